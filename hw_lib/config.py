@@ -1,0 +1,162 @@
+"""``RunConfig``: every parameter of a training run, its presets and its validation.
+
+One config travels from a notebook's parameters or the CLI's flags into :func:`hw_lib.train.fit`
+and is stored in the run directory and in every checkpoint.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import ConfigError
+from .models import MIN_SIDE, MODELS, STRIDE
+
+DEVICES = ("auto", "cpu", "cuda")
+PRECISIONS = ("auto", "fp32", "bf16")
+OPTIMIZERS = ("adamw", "sgd")
+SCHEDULES = ("onecycle", "cosine", "constant")
+CLASS_WEIGHTINGS = ("none", "inverse_sqrt")
+
+
+@dataclass
+class RunConfig:
+    """A training run. Defaults are the CPU demo; see ``PRESETS`` for the course settings."""
+
+    model: str = "fcn8s"
+    data_dir: str = "data/synthetic"   # holds train/ and validation/
+    run_dir: str = "runs/fcn8s"
+    epochs: int = 12
+    batch_size: int = 8
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    optimizer: str = "adamw"
+    schedule: str = "onecycle"
+    image_size: int | None = 64        # resize to this square side; None keeps the files' size
+    train_limit: int | None = None     # use only the first N training pairs
+    val_limit: int | None = None       # use only the first N validation pairs (sample ids always kept)
+    augment: bool = True               # random flips and 90-degree rotations
+    class_weighting: str = "none"      # "inverse_sqrt" weights the loss by 1/sqrt(class frequency)
+    snapshot_epochs: list[int] = field(default_factory=lambda: [1, 6, 12])
+    sample_ids: list[str] = field(default_factory=lambda: ["0008", "0097", "0107"])
+    weights: str = "none"              # "imagenet", a VGG16 state_dict path, or "none"
+    device: str = "auto"               # auto = cuda when available
+    precision: str = "auto"            # auto = bf16 autocast on CUDA, fp32 on the CPU
+    compile: bool = False              # torch.compile the model (CUDA)
+    seed: int = 0
+
+    def validate(self) -> "RunConfig":
+        """Raise :class:`ConfigError` naming the first parameter of a wrong type or value."""
+        for f in dataclasses.fields(self):
+            _check_type(f.name, getattr(self, f.name), _hints()[f.name])
+        _check_choice("model", self.model, MODELS)
+        for name, choices in (("device", DEVICES), ("precision", PRECISIONS), ("optimizer", OPTIMIZERS),
+                              ("schedule", SCHEDULES), ("class_weighting", CLASS_WEIGHTINGS)):
+            _check_choice(name, getattr(self, name), choices)
+        for name in ("epochs", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name}: must be at least 1, got {getattr(self, name)}")
+        for name in ("train_limit", "val_limit"):
+            if getattr(self, name) is not None and getattr(self, name) < 1:
+                raise ConfigError(f"{name}: must be at least 1 or None, got {getattr(self, name)}")
+        if self.lr <= 0 or self.weight_decay < 0:
+            raise ConfigError(f"lr must be > 0 and weight_decay >= 0, got lr={self.lr}, weight_decay={self.weight_decay}")
+        if self.image_size is not None and (self.image_size % STRIDE or self.image_size < MIN_SIDE):
+            raise ConfigError(f"image_size: {self.image_size} does not work; use a multiple of {STRIDE} "
+                              f">= {MIN_SIDE} (64, 96, 128, ..., 512) or None")
+        bad = [e for e in self.snapshot_epochs if not 1 <= e <= self.epochs]
+        if bad:
+            raise ConfigError(f"snapshot_epochs: {bad} outside 1..{self.epochs} (epochs={self.epochs})")
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def identity(self) -> dict[str, Any]:
+        """What makes two runs the same run: everything but where it is written."""
+        return {k: v for k, v in self.to_dict().items() if k != "run_dir"}
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "RunConfig":
+        unknown = sorted(set(values) - {f.name for f in dataclasses.fields(cls)})
+        if unknown:
+            raise ConfigError(f"unknown parameter(s): {', '.join(unknown)}")
+        return cls(**values)
+
+    @classmethod
+    def preset(cls, name: str, **overrides: Any) -> "RunConfig":
+        """A config from a preset (``demo`` or ``course``) with ``overrides`` on top."""
+        _check_choice("preset", name, PRESETS)
+        return cls.from_dict({**PRESETS[name], **overrides})
+
+
+#: ``demo``: minutes on a 2-core CPU with synthetic data. ``course``: the homework's settings.
+PRESETS: dict[str, dict[str, Any]] = {
+    "demo": {},
+    "course": {"epochs": 20, "image_size": 512, "batch_size": 16, "lr": 3e-4,
+               "snapshot_epochs": [1, 10, 20], "data_dir": "../shared/dlcv_p2_data"},
+}
+
+
+def _hints() -> dict[str, Any]:
+    return typing.get_type_hints(RunConfig)
+
+
+def _check_choice(name: str, value: Any, choices: typing.Iterable[str]) -> None:
+    if value not in choices:
+        raise ConfigError(f"{name}: unknown value {value!r}; choose one of {', '.join(choices)}")
+
+
+def _check_type(name: str, value: Any, hint: Any) -> None:
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return
+        hint = next(a for a in args if a is not type(None))
+        origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is list:
+        if not isinstance(value, list) or not all(_is_instance(v, args[0]) for v in value):
+            raise ConfigError(f"{name}: expected a list of {args[0].__name__}, got {value!r}")
+    elif not _is_instance(value, hint):
+        raise ConfigError(f"{name}: expected {hint.__name__}, got {value!r} ({type(value).__name__})")
+
+
+def _is_instance(value: Any, kind: type) -> bool:
+    if kind is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, kind)
+
+
+def add_config_arguments(parser: argparse.ArgumentParser) -> None:
+    """One ``--flag`` per RunConfig field (default: the preset's value)."""
+    parser.add_argument("--preset", default="demo", choices=list(PRESETS), help="starting values (default demo)")
+    for f in dataclasses.fields(RunConfig):
+        hint = _hints()[f.name]
+        flag = "--" + f.name.replace("_", "-")
+        if hint is bool:
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None)
+        elif typing.get_origin(hint) is list:
+            kind = typing.get_args(hint)[0]
+            parser.add_argument(flag, nargs="+", type=kind, default=None, metavar=f.name.upper())
+        else:
+            parser.add_argument(flag, type=_parser_for(hint), default=None, metavar=f.name.upper())
+
+
+def _parser_for(hint: Any) -> typing.Callable[[str], Any]:
+    args = typing.get_args(hint)
+    if type(None) in args:
+        kind = next(a for a in args if a is not type(None))
+        return lambda text: None if text.lower() == "none" else kind(text)
+    return hint
+
+
+def config_from_args(args: argparse.Namespace) -> RunConfig:
+    """The preset named by ``--preset`` with the flags given on top."""
+    overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(RunConfig)
+                 if getattr(args, f.name, None) is not None}
+    return RunConfig.preset(args.preset, **overrides)

@@ -1,0 +1,145 @@
+"""Run directories: their layout, reuse / resume / archive decisions, and reading them back.
+
+```
+run_dir/
+  config.json          {"config": RunConfig fields, "provenance": commit, torch, device, data, weights}
+  metrics.jsonl        one line per finished epoch
+  checkpoint.pt        latest epoch: model + optimizer + scheduler + history + config (resumable)
+  snapshots/epoch_001/0008_mask.png ...   predicted masks of the sample ids, course colours
+  model.pt             final weights + config (written when the run finishes)
+  summary.json         final and best mIoU, timings (its presence marks a finished run)
+```
+A finished run is never deleted: a forced retrain, or a different config in the same
+``run_dir``, first renames the old directory to ``<run_dir>.archived-<time>``.
+"""
+from __future__ import annotations
+
+import json
+import platform
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from . import __version__
+from .config import RunConfig
+from .errors import ConfigError
+
+CONFIG = "config.json"
+METRICS = "metrics.jsonl"
+CHECKPOINT = "checkpoint.pt"
+MODEL = "model.pt"
+SUMMARY = "summary.json"
+SNAPSHOTS = "snapshots"
+
+
+def snapshot_path(run_dir: str | Path, epoch: int, sample_id: str) -> Path:
+    return Path(run_dir) / SNAPSHOTS / f"epoch_{epoch:03d}" / f"{sample_id}_mask.png"
+
+
+def git_commit() -> str:
+    """The commit of the checkout hw_lib runs from, ``+dirty`` when it has local changes."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
+                                timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return commit + ("+dirty" if dirty else "")
+
+
+def describe_device(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(device)})"
+    return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+
+
+def environment(device: torch.device) -> dict[str, str]:
+    """Where a run ran: code version, library versions, device."""
+    import torchvision
+
+    return {"git_commit": git_commit(), "hw_lib": __version__, "python": platform.python_version(),
+            "torch": torch.__version__, "torchvision": torchvision.__version__, "device": describe_device(device),
+            "started": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
+
+
+def _archive(run_dir: Path, reason: str) -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    target = run_dir.with_name(f"{run_dir.name}.archived-{stamp}")
+    n = 1
+    while target.exists():
+        n += 1
+        target = run_dir.with_name(f"{run_dir.name}.archived-{stamp}-{n}")
+    run_dir.rename(target)
+    print(f"{run_dir}: {reason}; the previous run is kept in {target}")
+    return target
+
+
+def open_run_dir(config: RunConfig, force: bool = False) -> str:
+    """Decide what to do with ``config.run_dir``: ``"new"``, ``"resume"`` or ``"finished"`` (reuse).
+
+    A finished run with the same config is reused unless ``force``; an unfinished one resumes.
+    A different config, or ``force`` on a finished run, archives the old directory first.
+    """
+    run_dir = Path(config.run_dir)
+    if not run_dir.exists() or not any(run_dir.iterdir()):
+        return "new"
+    if not (run_dir / CONFIG).is_file():
+        raise ConfigError(f"run_dir: {run_dir} exists and is not a run directory (no {CONFIG}); "
+                          "choose another run_dir")
+    try:
+        stored = json.loads((run_dir / CONFIG).read_text())["config"]
+    except (ValueError, KeyError) as e:
+        raise ConfigError(f"{run_dir / CONFIG}: unreadable ({e}); move the folder away or choose another run_dir") from None
+    same = {k: v for k, v in stored.items() if k != "run_dir"} == config.identity()
+    finished = (run_dir / SUMMARY).is_file()
+    if same and finished and not force:
+        return "finished"
+    if same and not finished:
+        for leftover in run_dir.glob(".*.tmp"):  # partial writes of a killed run
+            leftover.unlink()
+        return "resume" if (run_dir / CHECKPOINT).is_file() else "new"
+    _archive(run_dir, "forced retrain" if same else "its config differs from this run's")
+    return "new"
+
+
+@dataclass
+class Run:
+    """A run directory read back: config, provenance, per-epoch metrics and, once finished, summary."""
+
+    path: Path
+    config: dict[str, Any]
+    provenance: dict[str, Any]
+    history: list[dict[str, Any]]
+    summary: dict[str, Any] | None
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Run":
+        path = Path(path)
+        if not (path / CONFIG).is_file():
+            raise ConfigError(f"{path}: not a run directory (no {CONFIG}); train it first")
+        stored = json.loads((path / CONFIG).read_text())
+        metrics = path / METRICS
+        history = [json.loads(line) for line in metrics.read_text().splitlines() if line] if metrics.exists() else []
+        summary = json.loads((path / SUMMARY).read_text()) if (path / SUMMARY).exists() else None
+        return cls(path, stored["config"], stored["provenance"], history, summary)
+
+    @property
+    def finished(self) -> bool:
+        return self.summary is not None
+
+    @property
+    def model(self) -> str:
+        return self.config["model"]
+
+    def snapshot(self, epoch: int, sample_id: str) -> Path:
+        return snapshot_path(self.path, epoch, sample_id)
+
+    def column(self, key: str) -> list[Any]:
+        """One metric over the epochs, e.g. ``run.column("miou")``."""
+        return [row[key] for row in self.history]

@@ -1,0 +1,206 @@
+"""Train one model into a run directory: ``fit(config)`` or ``python -m hw_lib.train``.
+
+Each epoch is seeded from ``(seed, epoch)`` and the checkpoint is written atomically at its
+end, so a killed run, started again with the same command, resumes after the last completed
+epoch and (on the CPU) ends with exactly the numbers of an uninterrupted run.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from PIL import Image
+from tqdm import tqdm
+
+from . import atomic
+from .checkpoint import load_checkpoint, load_weights, save_checkpoint
+from .cli import run_cli
+from .colors import labels_to_rgb
+from .config import RunConfig, add_config_arguments, config_from_args
+from .data import Split, find_pairs, load_split
+from .engine import (NonFiniteLoss, Runtime, class_weights, evaluate, make_optimizer, make_scheduler,
+                     seconds_to_text, train_one_epoch)
+from .errors import ConfigError, DataError, TrainingError
+from .metrics import band_accuracy, band_width, boundary_band
+from .models import build_model
+from .runs import CHECKPOINT, CONFIG, METRICS, MODEL, SUMMARY, Run, environment, open_run_dir, snapshot_path
+from .synth import is_synthetic
+
+TRAIN, VALIDATION = "train", "validation"
+
+
+def load_data(config: RunConfig, log: Callable[[str], None] = print) -> tuple[Split, Split]:
+    """The training split and the validation split (which always keeps the sample ids)."""
+    data_dir = Path(config.data_dir)
+    for sub in (TRAIN, VALIDATION):
+        if not (data_dir / sub).is_dir():
+            raise DataError(f"{data_dir / sub}: data folder does not exist (data_dir must hold {TRAIN}/ and {VALIDATION}/)")
+    val_ids = [p.id for p in find_pairs(data_dir / VALIDATION)]
+    missing = [i for i in config.sample_ids if i not in val_ids]
+    if missing:
+        raise ConfigError(f"sample_ids: {', '.join(missing)} not in {data_dir / VALIDATION}")
+    if config.val_limit is not None:
+        kept = val_ids[: config.val_limit]
+        val_ids = kept + [i for i in config.sample_ids if i not in kept]
+    train = load_split(data_dir / TRAIN, config.image_size, limit=config.train_limit)
+    val = load_split(data_dir / VALIDATION, config.image_size, ids=val_ids)
+    for split in (train, val):
+        note = split.off_palette_note()
+        if note:
+            log(f"note: {note}")
+    return train, val
+
+
+def _seed_epoch(seed: int, epoch: int) -> torch.Generator:
+    """Seed dropout (global RNG) and return the shuffling/augmentation generator of one epoch."""
+    value = seed * 1_000_003 + epoch
+    torch.manual_seed(value)
+    return torch.Generator().manual_seed(value)
+
+
+def _save_snapshots(run_dir: Path, epoch: int, val: Split, pred: torch.Tensor, sample_ids: list[str]) -> None:
+    for sample_id in sample_ids:
+        labels = pred[val.ids.index(sample_id)].cpu().numpy()
+        with atomic.atomic_path(snapshot_path(run_dir, epoch, sample_id)) as tmp:
+            Image.fromarray(labels_to_rgb(labels)).save(tmp, format="PNG")
+
+
+def _summary(config: RunConfig, history: list[dict], provenance: dict) -> dict:
+    best = max(history, key=lambda r: -1 if r["miou"] is None else r["miou"])
+    train_seconds = sum(r["train_seconds"] for r in history)
+    return {
+        "model": config.model, "epochs": len(history), "final_miou": history[-1]["miou"],
+        "best_miou": best["miou"], "best_epoch": best["epoch"], "final_iou": history[-1]["iou"],
+        "final_pixel_accuracy": history[-1]["pixel_accuracy"],
+        "wall_seconds": round(sum(r["seconds"] for r in history), 2),
+        "train_images_per_second": round(sum(r["train_images"] for r in history) / train_seconds, 2),
+        "device": provenance["device"], "precision": provenance["precision"],
+        "weights": provenance["weights"], "data_source": provenance["data_source"],
+    }
+
+
+def fit(config: RunConfig, force: bool = False, progress: bool = True, log: Callable[[str], None] = print) -> Run:
+    """Train ``config.model`` into ``config.run_dir``; reuse a finished identical run unless ``force``."""
+    config.validate()
+    run_dir = Path(config.run_dir)
+    state = open_run_dir(config, force)
+    if state == "finished":
+        log(f"{run_dir}: a finished run with the same config exists; reused (force=True retrains)")
+        return Run.load(run_dir)
+
+    runtime = Runtime.create(config.device, config.precision)
+    train, val = load_data(config, log)
+    torch.manual_seed(config.seed)
+    model = runtime.prepare(build_model(config.model, config.weights))
+    step_model = torch.compile(model) if config.compile else model
+    steps = max(1, len(train) // config.batch_size)
+    optimizer = make_optimizer(model, config.optimizer, config.lr, config.weight_decay)
+    scheduler = make_scheduler(optimizer, config.schedule, config.lr, config.epochs * steps)
+    loss_weights = class_weights(train.labels, config.class_weighting)
+
+    history: list[dict] = []
+    confusion: list[list[int]] = []
+    if state == "resume":
+        ckpt = load_checkpoint(run_dir / CHECKPOINT, expected_model=config.model)
+        load_weights(model, ckpt["model"], run_dir / CHECKPOINT)
+        optimizer.load_state_dict(ckpt["optimizer"])
+        scheduler.load_state_dict(ckpt["scheduler"])
+        history, confusion = ckpt["history"], ckpt["confusion"]
+        stored = Run.load(run_dir)
+        provenance = stored.provenance
+        provenance.setdefault("resumed", []).append(
+            {"after_epoch": ckpt["epoch"], **{k: v for k, v in environment(runtime.device).items()
+                                              if k in ("device", "started", "git_commit")}})
+        log(f"{run_dir}: resuming after epoch {ckpt['epoch']} of {config.epochs}")
+    else:
+        provenance = {
+            **environment(runtime.device), "precision": runtime.precision,
+            "data_source": "synthetic" if is_synthetic(config.data_dir) else "real",
+            "data_dir": str(Path(config.data_dir).resolve()), "train_pairs": len(train), "val_pairs": len(val),
+            "image_size": int(train.images.shape[-1]), "weights": model.backbone_weights,
+        }
+        log(f"{run_dir}: training {config.model} on {len(train)} {provenance['data_source']} pairs, "
+            f"{provenance['image_size']} px, {config.epochs} epochs, {provenance['device']}, {runtime.precision}; "
+            f"backbone weights: {model.backbone_weights}")
+    atomic.write_json(run_dir / CONFIG, {"config": config.to_dict(), "provenance": provenance})
+    atomic.write_jsonl(run_dir / METRICS, history)
+    if loss_weights is not None:
+        loss_weights = loss_weights.to(runtime.device)
+    train, val = train.to(runtime.device), val.to(runtime.device)
+    side = int(val.labels.shape[-1])
+    boundary = boundary_band(val.labels, band_width(side))
+
+    start_epoch = len(history)
+    bar = tqdm(total=config.epochs * steps, initial=start_epoch * steps, unit="step", disable=not progress,
+               dynamic_ncols=True, file=sys.stderr)
+    for epoch in range(start_epoch + 1, config.epochs + 1):
+        generator = _seed_epoch(config.seed, epoch)
+        done_before = bar.n
+
+        def on_progress(done: int, loss: float) -> None:
+            bar.update(done_before + done - bar.n)
+            bar.set_postfix(epoch=epoch, loss=f"{loss:.4f}")
+
+        started = time.perf_counter()
+        try:
+            stats = train_one_epoch(step_model, train, optimizer, scheduler, runtime, config.batch_size, generator,
+                                    epoch, config.augment, loss_weights, on_progress=on_progress)
+        except NonFiniteLoss as e:
+            bar.close()
+            kept = f"the last good checkpoint ({run_dir / CHECKPOINT}, epoch {epoch - 1}) is kept" if epoch > 1 \
+                else "no epoch had finished, so there is no checkpoint"
+            raise TrainingError(f"{e}; training stopped and {kept}. Lower lr (now {config.lr}) and train again") from None
+        matrix, pred = evaluate(step_model, val, runtime)
+        scores, band = matrix.compute(), band_accuracy(pred, val.labels, boundary)
+        confusion = matrix.mat.cpu().tolist()
+        if epoch in config.snapshot_epochs:
+            _save_snapshots(run_dir, epoch, val, pred, config.sample_ids)
+        seconds = time.perf_counter() - started
+        history.append({
+            "epoch": epoch, "train_loss": round(stats.loss, 6),
+            "miou": None if np.isnan(scores.miou) else round(scores.miou, 6),
+            "iou": {k: None if v is None else round(v, 6) for k, v in scores.per_class().items()},
+            "pixel_accuracy": round(scores.pixel_accuracy, 6), "boundary_accuracy": round(band.boundary, 6),
+            "interior_accuracy": round(band.interior, 6), "lr": scheduler.get_last_lr()[0],
+            "train_seconds": round(stats.seconds, 3), "train_images": stats.images, "seconds": round(seconds, 3),
+        })
+        save_checkpoint(run_dir / CHECKPOINT, model, config, epoch, extra={
+            "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "history": history,
+            "confusion": confusion})
+        atomic.write_jsonl(run_dir / METRICS, history)
+        eta = seconds_to_text(seconds * (config.epochs - epoch))
+        line = (f"epoch {epoch:>3}/{config.epochs}  loss {stats.loss:.4f}  val mIoU {scores.miou:.4f}  "
+                f"acc {scores.pixel_accuracy:.4f}  {seconds:.1f}s  ETA {eta}")
+        if progress:
+            bar.write(line)
+        else:
+            log(line)
+    bar.close()
+
+    save_checkpoint(run_dir / MODEL, model, config, config.epochs)
+    summary = _summary(config, history, provenance)
+    summary.update(confusion=confusion, band_width_px=band_width(side),
+                   boundary_fraction=round(float(boundary.float().mean()), 6))
+    atomic.write_json(run_dir / SUMMARY, summary)
+    log(f"{run_dir}: done, final val mIoU {summary['final_miou']:.4f} (best {summary['best_miou']:.4f} "
+        f"at epoch {summary['best_epoch']}), {seconds_to_text(summary['wall_seconds'])}")
+    return Run.load(run_dir)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m hw_lib.train", description="Train one FCN into a run directory.")
+    add_config_arguments(parser)
+    parser.add_argument("--force", action="store_true", help="retrain even if a finished identical run exists")
+    parser.add_argument("--no-progress", action="store_true", help="epoch lines only, no progress bar")
+    args = parser.parse_args(argv)
+    fit(config_from_args(args), force=args.force, progress=not args.no_progress)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_cli(main))

@@ -1,0 +1,51 @@
+"""Batch transforms that run on the tensors' own device (CPU or GPU), no host sync.
+
+Images travel as uint8 ``(N, 3, H, W)`` and labels as uint8 ``(N, H, W)`` until the last step,
+so a whole split fits on the GPU and augmentation costs no host round trip.
+"""
+from __future__ import annotations
+
+import torch
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def normalize(images: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """uint8 ``(N, 3, H, W)`` -> ImageNet-normalised float of ``dtype``."""
+    mean = torch.tensor(IMAGENET_MEAN, device=images.device, dtype=dtype).view(1, 3, 1, 1) * 255
+    std = torch.tensor(IMAGENET_STD, device=images.device, dtype=dtype).view(1, 3, 1, 1) * 255
+    return (images.to(dtype) - mean) / std
+
+
+def denormalize(images: torch.Tensor) -> torch.Tensor:
+    """Inverse of :func:`normalize`, back to uint8."""
+    mean = torch.tensor(IMAGENET_MEAN, device=images.device).view(1, 3, 1, 1) * 255
+    std = torch.tensor(IMAGENET_STD, device=images.device).view(1, 3, 1, 1) * 255
+    return (images.float() * std + mean).round().clamp(0, 255).to(torch.uint8)
+
+
+def random_dihedral(
+    images: torch.Tensor, labels: torch.Tensor, generator: torch.Generator | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Apply one of the 8 flips/90-degree rotations, drawn per sample, to images and labels alike.
+
+    Aerial images have no preferred orientation, so all 8 symmetries of the square are valid.
+    The draws come from ``generator`` (a CPU generator keeps runs reproducible on any device).
+    Rotations need square images; non-square batches get flips only.
+    """
+    n = images.shape[0]
+    draws = torch.randint(0, 2, (3, n), generator=generator).bool().to(images.device, non_blocking=True)
+    square = images.shape[-1] == images.shape[-2]
+
+    def where(mask: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return torch.where(mask.view(-1, *([1] * (a.dim() - 1))), a, b)
+
+    images = where(draws[0], images.flip(-1), images)
+    labels = where(draws[0], labels.flip(-1), labels)
+    images = where(draws[1], images.flip(-2), images)
+    labels = where(draws[1], labels.flip(-2), labels)
+    if square:  # transpose + flips generate the rotations
+        images = where(draws[2], images.transpose(-1, -2), images)
+        labels = where(draws[2], labels.transpose(-1, -2), labels)
+    return images, labels

@@ -1,0 +1,25 @@
+"""Fixtures: tiny synthetic data and a reference training run."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hw_lib.synth import write_dataset
+
+from .helpers import tiny_config
+
+
+@pytest.fixture(scope="session")
+def synth_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """8 training and 4 validation pairs at 64 px (ids include 0008, 0097, 0107)."""
+    return write_dataset(tmp_path_factory.mktemp("synth"), n_train=8, n_val=4, size=64, seed=0)
+
+
+@pytest.fixture(scope="session")
+def reference_run(synth_dir: Path, tmp_path_factory: pytest.TempPathFactory):
+    """One finished tiny run, shared by the tests that only read it."""
+    from hw_lib.train import fit
+
+    run_dir = tmp_path_factory.mktemp("runs") / "fcn8s"
+    return fit(tiny_config(synth_dir, run_dir), progress=False)

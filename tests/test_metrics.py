@@ -1,0 +1,78 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from hw_lib.metrics import ConfusionMatrix, band_accuracy, band_width, boundary_band
+
+
+def course_miou(pred: np.ndarray, labels: np.ndarray) -> tuple[list[float], float]:
+    """The course's mean_iou_score, per pixel, written out literally."""
+    ious = []
+    for i in range(6):
+        tp_fp = np.sum(pred == i)
+        tp_fn = np.sum(labels == i)
+        tp = np.sum((pred == i) * (labels == i))
+        ious.append(tp / (tp_fp + tp_fn - tp))
+    return ious, sum(ious) / 6
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_miou_equals_the_course_formula_on_random_labels(seed):
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 7, (3, 17, 23))
+    pred = np.where(rng.random(labels.shape) < 0.6, labels, rng.integers(0, 7, labels.shape))
+    matrix = ConfusionMatrix()
+    for t, p in zip(labels, pred):  # accumulated image by image, scored over the whole split
+        matrix.update(torch.from_numpy(t), torch.from_numpy(p))
+    scores = matrix.compute()
+    ious, miou = course_miou(pred, labels)
+    assert scores.iou[:6] == pytest.approx(ious, abs=1e-12)
+    assert scores.miou == pytest.approx(miou, abs=1e-12)
+    assert scores.pixel_accuracy == pytest.approx((pred == labels).mean())
+    assert int(matrix.mat.sum()) == labels.size
+
+
+def test_unknown_truth_and_unknown_predictions_count_as_errors():
+    labels = torch.tensor([[0, 0, 6, 1]])
+    pred = torch.tensor([[0, 6, 0, 1]])
+    matrix = ConfusionMatrix()
+    matrix.update(labels, pred)
+    iou = matrix.compute().iou
+    assert iou[0] == pytest.approx(1 / 3)  # TP 1, FN 1 (predicted Unknown), FP 1 (truth Unknown)
+    assert iou[1] == 1.0
+
+
+def test_a_class_absent_from_truth_and_prediction_is_nan_and_left_out_of_the_mean():
+    matrix = ConfusionMatrix()
+    matrix.update(torch.tensor([0, 0, 1]), torch.tensor([0, 1, 1]))
+    scores = matrix.compute()
+    assert all(math.isnan(v) for v in scores.iou[2:6])
+    assert scores.miou == pytest.approx((0.5 + 0.5) / 2)
+    assert scores.per_class()["Rangeland"] is None
+
+
+def test_course_report_format():
+    matrix = ConfusionMatrix()
+    matrix.update(torch.arange(6), torch.arange(6))
+    report = matrix.compute().course_report()
+    assert report.splitlines()[0] == "class #0 : 1.00000"
+    assert report.splitlines()[-1] == "mean_iou: 1.000000"
+
+
+def test_boundary_band_marks_pixels_near_a_class_change():
+    labels = torch.zeros(1, 6, 6, dtype=torch.uint8)
+    labels[:, :, 3:] = 1
+    band = boundary_band(labels, width=1)
+    assert band[0, 0].tolist() == [False, False, True, True, False, False]
+    pred = labels.clone()
+    pred[:, :, 2] = 1  # errors on the boundary column only
+    acc = band_accuracy(pred, labels, band)
+    assert acc.interior == 1.0
+    assert acc.boundary == pytest.approx(0.5)
+    assert acc.boundary_fraction == pytest.approx(2 / 6)
+
+
+def test_band_width_scales_with_the_image():
+    assert band_width(512) == 8 and band_width(64) == 1 and band_width(32) == 1

@@ -1,0 +1,141 @@
+import dataclasses
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from hw_lib import engine
+from hw_lib.checkpoint import load_checkpoint
+from hw_lib.config import RunConfig
+from hw_lib.errors import ConfigError, DataError, TrainingError
+from hw_lib.runs import Run
+from hw_lib.train import fit
+
+from .helpers import REPO, tiny_config
+
+TIMING_KEYS = {"train_seconds", "seconds"}
+
+
+def metrics_only(run: Run) -> list[dict]:
+    return [{k: v for k, v in row.items() if k not in TIMING_KEYS} for row in run.history]
+
+
+def test_a_two_epoch_run_lowers_the_loss_and_writes_every_file(reference_run):
+    run = reference_run
+    assert run.finished and len(run.history) == 2
+    assert run.history[1]["train_loss"] < run.history[0]["train_loss"]
+    for name in ("config.json", "metrics.jsonl", "checkpoint.pt", "model.pt", "summary.json"):
+        assert (run.path / name).is_file(), name
+    for epoch in (1, 2):
+        for sample_id in ("0008", "0097", "0107"):
+            assert run.snapshot(epoch, sample_id).is_file()
+    stored = json.loads((run.path / "config.json").read_text())
+    assert stored["config"]["model"] == "fcn8s" and stored["config"]["epochs"] == 2
+    prov = stored["provenance"]
+    assert prov["data_source"] == "synthetic" and prov["weights"].startswith("none")
+    assert prov["device"].startswith("cpu") and prov["torch"] == torch.__version__ and prov["git_commit"]
+    row = run.history[0]
+    assert set(row["iou"]) == {"Urban", "Agriculture", "Rangeland", "Forest", "Water", "Barren"}
+    assert 0 <= row["miou"] <= 1 and row["train_images"] == 8
+    assert run.summary["final_miou"] == run.history[-1]["miou"] and run.summary["train_images_per_second"] > 0
+    ckpt = load_checkpoint(run.path / "checkpoint.pt", expected_model="fcn8s")
+    assert ckpt["epoch"] == 2 and ckpt["config"] == run.config and "optimizer" in ckpt
+
+
+def test_a_finished_run_with_the_same_config_is_reused(reference_run, capsys):
+    before = (reference_run.path / "model.pt").stat().st_mtime_ns
+    run = fit(RunConfig(**reference_run.config), progress=False)
+    assert "reused" in capsys.readouterr().out
+    assert (run.path / "model.pt").stat().st_mtime_ns == before and run.history == reference_run.history
+
+
+def test_same_config_and_seed_give_identical_metrics(reference_run, synth_dir, tmp_path):
+    again = fit(tiny_config(synth_dir, tmp_path / "again"), progress=False)
+    assert metrics_only(again) == metrics_only(reference_run)
+
+
+def test_killed_run_resumes_and_ends_like_an_uninterrupted_one(synth_dir, tmp_path):
+    config = tiny_config(synth_dir, tmp_path / "killed", epochs=3, snapshot_epochs=[1, 3])
+    args = [sys.executable, "-m", "hw_lib.train", "--no-progress", "--model", config.model,
+            "--data-dir", config.data_dir, "--run-dir", config.run_dir, "--epochs", "3", "--batch-size", "4",
+            "--lr", str(config.lr), "--image-size", "64", "--snapshot-epochs", "1", "3", "--device", "cpu"]
+    proc = subprocess.Popen(args, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    metrics = Path(config.run_dir) / "metrics.jsonl"
+    deadline = time.time() + 120
+    while not (metrics.exists() and metrics.read_text().count("\n") >= 1) and proc.poll() is None:
+        assert time.time() < deadline, "the first epoch did not finish in time"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)  # during epoch 2
+    output = proc.communicate(timeout=60)[0]
+    assert proc.returncode != 0, output
+    assert load_checkpoint(Path(config.run_dir) / "checkpoint.pt")["epoch"] == 1
+    assert not (Path(config.run_dir) / "summary.json").exists()
+    (Path(config.run_dir) / ".checkpoint.pt.leftover.tmp").write_bytes(b"half a file")  # a kill mid-write
+
+    resumed = fit(config, progress=False)
+    uninterrupted = fit(tiny_config(synth_dir, tmp_path / "whole", epochs=3, snapshot_epochs=[1, 3]), progress=False)
+    assert len(resumed.history) == 3
+    assert metrics_only(resumed) == metrics_only(uninterrupted)
+    assert resumed.provenance["resumed"][0]["after_epoch"] == 1
+
+
+def test_force_and_changed_config_keep_the_old_run(reference_run, synth_dir, tmp_path):
+    config = tiny_config(synth_dir, tmp_path / "run", epochs=1, snapshot_epochs=[1])
+    fit(config, progress=False)
+    fit(config, force=True, progress=False)
+    fit(tiny_config(synth_dir, tmp_path / "run", epochs=1, snapshot_epochs=[1], lr=1e-4), progress=False)
+    archived = sorted(p for p in tmp_path.iterdir() if p.name.startswith("run.archived-"))
+    assert len(archived) == 2 and all((p / "summary.json").is_file() for p in archived)
+    assert Run.load(tmp_path / "run").config["lr"] == 1e-4
+
+
+def test_a_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(synth_dir, tmp_path, monkeypatch):
+    real = engine.F.cross_entropy
+    calls = []
+
+    def poisoned(*args, **kwargs):
+        calls.append(1)
+        loss = real(*args, **kwargs)
+        return loss * float("nan") if len(calls) == 3 else loss  # epoch 2 (2 steps per epoch), step 1
+
+    monkeypatch.setattr(engine.F, "cross_entropy", poisoned)
+    config = tiny_config(synth_dir, tmp_path / "nan", epochs=3, snapshot_epochs=[1])
+    with pytest.raises(TrainingError, match=r"NaN or infinite at epoch 2, step 1 of 2.*last good checkpoint.*epoch 1"):
+        fit(config, progress=False)
+    assert load_checkpoint(Path(config.run_dir) / "checkpoint.pt")["epoch"] == 1
+    assert not (Path(config.run_dir) / "summary.json").exists()
+
+
+@pytest.mark.parametrize("overrides, error, message", [
+    ({"model": "fcn9s"}, ConfigError, "model: unknown value 'fcn9s'"),
+    ({"epochs": "2"}, ConfigError, "epochs: expected int"),
+    ({"image_size": 100}, ConfigError, "image_size: 100 does not work"),
+    ({"sample_ids": ["0001"]}, ConfigError, "sample_ids: 0001 not in"),
+    ({"data_dir": "/nonexistent/data"}, DataError, "/nonexistent/data/train: data folder does not exist"),
+    ({"precision": "bf16"}, ConfigError, "bf16 is for CUDA"),
+])
+def test_bad_parameters_are_refused_clearly(synth_dir, tmp_path, overrides, error, message):
+    with pytest.raises(error, match=message):
+        fit(dataclasses.replace(tiny_config(synth_dir, tmp_path / "bad"), **overrides), progress=False)
+
+
+def test_class_weights_favour_rare_classes():
+    labels = torch.tensor([0] * 90 + [1] * 10)
+    weights = engine.class_weights(labels, "inverse_sqrt")
+    assert weights[1] == pytest.approx(3 * weights[0]) and weights[2] == 0
+    assert engine.class_weights(labels, "none") is None
+
+
+def test_train_cli_reports_errors_in_one_line(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "hw_lib.train", "--data-dir", str(tmp_path / "missing"),
+                             "--run-dir", str(tmp_path / "run"), "--device", "cpu"],
+                            cwd=REPO, capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [f"error: {tmp_path / 'missing' / 'train'}: data folder does not exist "
+                                                  "(data_dir must hold train/ and validation/)"]
