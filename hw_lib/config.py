@@ -87,8 +87,15 @@ class RunConfig:
         return cls(**values)
 
     @classmethod
+    def from_parameters(cls, preset: str, **parameters: Any) -> "RunConfig":
+        """A validated config from notebook parameters: the preset, with the parameters that are not None."""
+        return cls.preset(preset, **{k: v for k, v in parameters.items() if v is not None}).validate()
+
+    @classmethod
     def preset(cls, name: str, **overrides: Any) -> "RunConfig":
         """A config from a preset (``demo`` or ``course``) with ``overrides`` on top."""
+        if not isinstance(name, str):
+            raise ConfigError(f"preset: expected str, got {name!r} ({type(name).__name__})")
         _check_choice("preset", name, PRESETS)
         return cls.from_dict({**PRESETS[name], **overrides})
 

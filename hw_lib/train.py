@@ -87,6 +87,8 @@ def _summary(config: RunConfig, history: list[dict], provenance: dict) -> dict:
 def fit(config: RunConfig, force: bool = False, progress: bool = True, log: Callable[[str], None] = print) -> Run:
     """Train ``config.model`` into ``config.run_dir``; reuse a finished identical run unless ``force``."""
     config.validate()
+    if not isinstance(force, bool):
+        raise ConfigError(f"force: expected bool, got {force!r} ({type(force).__name__})")
     run_dir = Path(config.run_dir)
     state = open_run_dir(config, force)
     if state == "finished":

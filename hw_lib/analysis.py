@@ -1,0 +1,174 @@
+"""Numbers the report states, computed from run directories only (the report never retrains)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from .colors import CLASS_NAMES, SCORED_CLASSES
+from .errors import ConfigError
+from .runs import Run
+
+SCORED_NAMES = [CLASS_NAMES[c] for c in SCORED_CLASSES]
+#: mIoU differences within this margin are called a tie
+TIE = 0.005
+
+
+def epochs_to_reach(run: Run, fraction: float = 0.9) -> int | None:
+    """First epoch whose validation mIoU reaches ``fraction`` of the run's best."""
+    best = run.summary["best_miou"]
+    for row in run.history:
+        if row["miou"] is not None and best is not None and row["miou"] >= fraction * best:
+            return row["epoch"]
+    return None
+
+
+def still_improving(run: Run, window: int = 3) -> bool:
+    """True when the best mIoU of the last ``window`` epochs beats everything before them."""
+    values = [r["miou"] or 0.0 for r in run.history]
+    return len(values) > window and max(values[-window:]) > max(values[:-window])
+
+
+def results(runs: dict[str, Run]) -> dict[str, dict[str, Any]]:
+    """Per model: what ran (data, weights, recipe, device) and what it scored (``report/results.json``)."""
+    out = {}
+    for name, run in runs.items():
+        s, c, last = run.summary, run.config, run.history[-1]
+        out[name] = {
+            "data_source": s["data_source"], "data_dir": run.provenance["data_dir"], "weights": s["weights"],
+            "train_pairs": run.provenance["train_pairs"], "val_pairs": run.provenance["val_pairs"],
+            "image_size": run.provenance["image_size"], "epochs": s["epochs"],
+            "recipe": {k: c[k] for k in ("optimizer", "lr", "weight_decay", "schedule", "batch_size", "augment",
+                                          "class_weighting", "seed")},
+            "final_miou": s["final_miou"], "best_miou": s["best_miou"], "best_epoch": s["best_epoch"],
+            "per_class_iou": s["final_iou"], "pixel_accuracy": s["final_pixel_accuracy"],
+            "boundary_accuracy": last["boundary_accuracy"], "interior_accuracy": last["interior_accuracy"],
+            "band_width_px": s["band_width_px"], "epochs_to_90pct_of_best": epochs_to_reach(run),
+            "device": s["device"], "precision": s["precision"],
+            "train_images_per_second": s["train_images_per_second"], "wall_seconds": s["wall_seconds"],
+            "git_commit": run.provenance["git_commit"],
+        }
+    return out
+
+
+def fmt(value: float | None, digits: int = 3) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def markdown_table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
+
+
+def miou_table(table: dict[str, dict[str, Any]]) -> str:
+    """Final and best mIoU, pixel accuracy, boundary/interior accuracy, one row per model."""
+    header = ["model", "final mIoU", "best mIoU (epoch)", "pixel accuracy", "boundary accuracy", "interior accuracy"]
+    rows = [[name, fmt(r["final_miou"]), f"{fmt(r['best_miou'])} ({r['best_epoch']})", fmt(r["pixel_accuracy"]),
+             fmt(r["boundary_accuracy"]), fmt(r["interior_accuracy"])] for name, r in table.items()]
+    return markdown_table(header, rows)
+
+
+def class_iou_table(table: dict[str, dict[str, Any]]) -> str:
+    """Final per-class IoU, one row per model."""
+    rows = [[name] + [fmt(r["per_class_iou"][c]) for c in SCORED_NAMES] for name, r in table.items()]
+    return markdown_table(["model"] + SCORED_NAMES, rows)
+
+
+def report_header(runs: dict[str, Run]) -> str:
+    """Which data, weights, device and code the report's runs used, in sentences."""
+    first = next(iter(runs.values())).provenance
+    sources = {r.provenance["data_source"] for r in runs.values()}
+    weights = sorted({r.provenance["weights"] for r in runs.values()})
+    if sources == {"real"}:
+        data = (f"**Data:** the real course data (DeepGlobe land-cover subset) in `{first['data_dir']}`; "
+                "validation scores are on its validation split.")
+    elif sources == {"synthetic"}:
+        data = (f"**Data: synthetic** demo data made by `hw_lib.synth` in `{first['data_dir']}`, not the course "
+                "data: its numbers show the pipeline and the models' behaviour, and are not comparable with the "
+                "seed's (FCN32s 0.670, FCN8s 0.699 mIoU on the real data, with ImageNet weights).")
+    else:
+        data = "**Data: mixed** (" + ", ".join(f"{n}: {r.provenance['data_source']}" for n, r in runs.items()) + ")."
+    scratch = all(w.startswith("none") for w in weights)
+    backbone = ("**Backbone weights: none**: every VGG16 here is trained from scratch (ImageNet weights could not "
+                "be used), unlike the seed, which starts from ImageNet." if scratch
+                else "**Backbone weights:** " + "; ".join(weights) + ".")
+    devices = sorted({r.provenance["device"] for r in runs.values()})
+    return "\n\n".join([data, backbone, f"**Device:** {', '.join(devices)}. Per model:"])
+
+
+def header_table(runs: dict[str, Run]) -> str:
+    """What each run used: data, backbone weights, device, time, commit."""
+    rows = []
+    for name, run in runs.items():
+        p, s = run.provenance, run.summary
+        rows.append([name, f"{p['data_source']}, {p['train_pairs']}/{p['val_pairs']} pairs, {p['image_size']} px",
+                     p["weights"].split(":")[0], f"{p['device']}, {p['precision']}", str(s["epochs"]),
+                     f"{s['wall_seconds']:.0f} s", f"{s['train_images_per_second']:.1f}", p["git_commit"][:12]])
+    header = ["model", "data (train/val)", "weights", "device", "epochs", "wall time", "train img/s", "commit"]
+    return markdown_table(header, rows)
+
+
+def load_runs(runs_dir: str | Path, models: tuple[str, ...] = ("fcn32s", "fcn16s", "fcn8s")) -> dict[str, Run]:
+    """The finished run of each model under ``runs_dir``; a clear error for any that is missing."""
+    runs = {name: Run.load(Path(runs_dir) / name) for name in models}
+    unfinished = [str(run.path) for run in runs.values() if not run.finished]
+    if unfinished:
+        raise ConfigError(f"unfinished runs (train them first): {', '.join(unfinished)}")
+    return runs
+
+
+def discussion(table: dict[str, dict[str, Any]], runs: dict[str, Run]) -> str:
+    """The section-5 discussion, every claim computed from ``table`` (see :func:`results`)."""
+    r32, r8 = table["fcn32s"], table["fcn8s"]
+    delta = r8["final_miou"] - r32["final_miou"]
+    text = []
+    if delta > TIE:
+        text.append(f"**FCN8s beats FCN32s** on this validation set: final mIoU {fmt(r8['final_miou'])} against "
+                    f"{fmt(r32['final_miou'])} ({delta:+.3f}).")
+    elif delta < -TIE:
+        text.append(f"**FCN8s does not beat FCN32s** on this data: final mIoU {fmt(r8['final_miou'])} against "
+                    f"{fmt(r32['final_miou'])} ({delta:+.3f}).")
+    else:
+        text.append(f"**FCN8s and FCN32s tie** on this data: final mIoU {fmt(r8['final_miou'])} against "
+                    f"{fmt(r32['final_miou'])} ({delta:+.3f}, within {TIE}).")
+
+    gains = {c: r8["per_class_iou"][c] - r32["per_class_iou"][c] for c in SCORED_NAMES
+             if r8["per_class_iou"][c] is not None and r32["per_class_iou"][c] is not None}
+    if gains:
+        up, down = max(gains, key=gains.get), min(gains, key=gains.get)
+        text.append(f"Per class (FCN8s minus FCN32s IoU), the largest change is {up} ({gains[up]:+.3f}) and the "
+                    f"smallest {down} ({gains[down]:+.3f}); {sum(g > 0 for g in gains.values())} of {len(gains)} "
+                    "classes improve.")
+
+    width, share = r8["band_width_px"], runs["fcn8s"].summary["boundary_fraction"]
+    db = r8["boundary_accuracy"] - r32["boundary_accuracy"]
+    di = r8["interior_accuracy"] - r32["interior_accuracy"]
+    text.append(f"Within {width} px of a ground-truth class boundary ({share:.0%} of the validation pixels) FCN8s's "
+                f"pixel accuracy is {fmt(r8['boundary_accuracy'])} against FCN32s's {fmt(r32['boundary_accuracy'])} "
+                f"({db:+.3f}); farther from boundaries it is {fmt(r8['interior_accuracy'])} against "
+                f"{fmt(r32['interior_accuracy'])} ({di:+.3f}).")
+    if db > di and db > 0:
+        text.append("The gain is larger at boundaries than inside regions: fusing pool4 and pool3 gives FCN8s scores "
+                    "on a stride-8 grid, where FCN32s can only interpolate a stride-32 grid, which is the reason the "
+                    "FCN paper gives for its skip connections.")
+    else:
+        text.append("The boundary gain is not larger than the interior one here, so on this data the skip connections "
+                    "do not pay off mainly through finer boundaries.")
+
+    reach = {name: r["epochs_to_90pct_of_best"] for name, r in table.items()}
+    text.append("Convergence: 90% of the best validation mIoU is reached after "
+                + ", ".join(f"{reach[n]} epoch{'s' if reach[n] != 1 else ''} ({n})" for n in table) + ".")
+
+    if delta <= TIE:
+        why = []
+        if still_improving(runs["fcn8s"]):
+            why.append("FCN8s was still improving over its last epochs, so the run is likely too short for it")
+        if r8["weights"].startswith("none"):
+            why.append("the backbone is trained from scratch: the pool3/pool4 features FCN8s adds carry little "
+                       "meaning until the whole VGG16 has learned, whereas the FCN paper starts from ImageNet "
+                       "features; FCN8s also adds them unweighted (as the seed prints it), so early noise in "
+                       "pool3 enters the scores directly")
+        if db <= 0:
+            why.append("FCN8s is not more accurate at boundaries either, so the finer grid is not yet used")
+        text.append("Why: " + ("; ".join(why) if why else "none of the checks above (run length, weights, "
+                                                          "boundary accuracy) explains it") + ".")
+    return "\n\n".join(text)

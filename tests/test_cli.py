@@ -1,0 +1,93 @@
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from hw_lib.checkpoint import model_from_checkpoint
+from hw_lib.errors import CheckpointError, DataError, ImageSizeError
+from hw_lib.evaluate import evaluate_folders
+from hw_lib.predict import predict_folder
+
+from .helpers import REAL_DATA, REPO, SCORER_FIXTURE, need
+
+
+def run_module(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", *args], cwd=REPO, capture_output=True, text=True,
+                          env={**os.environ, "PYTHONWARNINGS": "ignore"})
+
+
+def test_scorer_fixture_gives_the_published_ious():
+    scores = evaluate_folders(need(REAL_DATA / "validation"), need(SCORER_FIXTURE))
+    assert [round(v, 5) for v in scores.iou[:5]] == [0.74253, 0.86813, 0.30609, 0.77914, 0.72905]
+
+
+def test_predict_then_evaluate_reproduces_the_runs_validation_miou(reference_run, synth_dir, tmp_path):
+    written = predict_folder(reference_run.path / "model.pt", synth_dir / "validation", tmp_path / "pred",
+                             progress=False)
+    assert [p.name for p in written] == ["0000_mask.png", "0008_mask.png", "0097_mask.png", "0107_mask.png"]
+    mask = np.asarray(Image.open(written[0]))
+    assert mask.shape == (64, 64, 3)
+    scores = evaluate_folders(synth_dir / "validation", tmp_path / "pred")
+    assert round(scores.miou, 6) == reference_run.summary["final_miou"]
+
+    result = run_module("hw_lib.evaluate", "-g", str(synth_dir / "validation"), "-p", str(tmp_path / "pred"))
+    assert result.returncode == 0 and f"mean_iou: {scores.miou:f}" in result.stdout
+    assert result.stdout.startswith("class #0 : ")
+
+
+def test_evaluate_refuses_missing_and_extra_predictions(synth_dir, tmp_path):
+    pred = tmp_path / "pred"
+    pred.mkdir()
+    for path in sorted((synth_dir / "validation").glob("*_mask.png"))[1:]:
+        shutil.copy(path, pred)
+    shutil.copy(path, pred / "0999_mask.png")
+    with pytest.raises(DataError, match=r"1 prediction\(s\) missing from .*0000_mask.png.*1 prediction\(s\) in .* have no ground truth.*0999_mask.png"):
+        evaluate_folders(synth_dir / "validation", pred)
+    result = run_module("hw_lib.evaluate", "-g", str(synth_dir / "validation"), "-p", str(pred))
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
+    assert result.stderr.startswith("error: 1 prediction(s) missing")
+
+
+def test_evaluate_refuses_a_prediction_of_another_size(synth_dir, tmp_path):
+    pred = tmp_path / "pred"
+    shutil.copytree(synth_dir / "validation", pred)
+    Image.new("RGB", (32, 32)).save(pred / "0097_mask.png")
+    with pytest.raises(DataError, match="0097_mask.png: is 32x32 but the ground truth .* is 64x64"):
+        evaluate_folders(synth_dir / "validation", pred)
+
+
+def test_checkpoints_of_another_kind_are_refused(reference_run, tmp_path):
+    junk = tmp_path / "junk.pt"
+    junk.write_text("no checkpoint")
+    with pytest.raises(CheckpointError, match=f"{junk}: is not a checkpoint"):
+        model_from_checkpoint(junk)
+    with pytest.raises(CheckpointError, match="is a checkpoint of fcn8s, not of fcn32s"):
+        model_from_checkpoint(reference_run.path / "model.pt", "fcn32s")
+    bare = tmp_path / "bare.pt"
+    model, _ = model_from_checkpoint(reference_run.path / "model.pt")
+    torch.save(model.state_dict(), bare)
+    with pytest.raises(CheckpointError, match="not an hw_lib checkpoint"):
+        model_from_checkpoint(bare)
+    with pytest.raises(CheckpointError, match="its weights do not fit FCN32s"):
+        model_from_checkpoint(bare, "fcn32s")
+    loaded, config = model_from_checkpoint(bare, "fcn8s")
+    assert config is None and torch.equal(loaded.upsample8.weight, model.upsample8.weight)
+
+
+def test_predict_cli_errors_name_the_file(reference_run, tmp_path):
+    images = tmp_path / "images"
+    images.mkdir()
+    Image.fromarray(np.zeros((80, 80, 3), dtype=np.uint8)).save(images / "0001_sat.jpg")
+    with pytest.raises(ImageSizeError, match=f"{images / '0001_sat.jpg'}: FCN8s cannot take a 80x80 image"):
+        predict_folder(reference_run.path / "model.pt", images, tmp_path / "out", progress=False)
+    written = predict_folder(reference_run.path / "model.pt", images, tmp_path / "out", image_size=64, progress=False)
+    assert np.asarray(Image.open(written[0])).shape == (80, 80, 3)  # back at the image's own size
+
+    result = run_module("hw_lib.predict", str(tmp_path / "nothing.pt"), str(images), str(tmp_path / "out2"))
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"error: {tmp_path / 'nothing.pt'}: checkpoint file does not exist"
