@@ -101,9 +101,9 @@ def header_table(runs: dict[str, Run]) -> str:
     for name, run in runs.items():
         p, s = run.provenance, run.summary
         rows.append([name, f"{p['data_source']}, {p['train_pairs']}/{p['val_pairs']} pairs, {p['image_size']} px",
-                     p["weights"].split(":")[0], f"{p['device']}, {p['precision']}", str(s["epochs"]),
+                     p["weights"].split(":")[0], p["precision"], str(s["epochs"]),
                      f"{s['wall_seconds']:.0f} s", f"{s['train_images_per_second']:.1f}", p["git_commit"][:12]])
-    header = ["model", "data (train/val)", "weights", "device", "epochs", "wall time", "train img/s", "commit"]
+    header = ["model", "data (train/val)", "weights", "precision", "epochs", "wall time", "train img/s", "commit"]
     return markdown_table(header, rows)
 
 

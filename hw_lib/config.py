@@ -16,6 +16,8 @@ from .errors import ConfigError
 from .models import MIN_SIDE, MODELS, STRIDE
 
 DEVICES = ("auto", "cpu", "cuda")
+#: fields that do not make a run a different run
+EXECUTION_DETAILS = ("run_dir", "data_dir", "compile")
 PRECISIONS = ("auto", "fp32", "bf16")
 OPTIMIZERS = ("adamw", "sgd")
 SCHEDULES = ("onecycle", "cosine", "constant")
@@ -31,7 +33,7 @@ class RunConfig:
     run_dir: str = "runs/fcn8s"
     epochs: int = 12
     batch_size: int = 8
-    lr: float = 1e-3
+    lr: float = 3e-4
     weight_decay: float = 1e-4
     optimizer: str = "adamw"
     schedule: str = "onecycle"
@@ -76,8 +78,12 @@ class RunConfig:
         return dataclasses.asdict(self)
 
     def identity(self) -> dict[str, Any]:
-        """What makes two runs the same run: everything but where it is written."""
-        return {k: v for k, v in self.to_dict().items() if k != "run_dir"}
+        """What makes two runs the same run: everything but where things lie and whether it compiles.
+
+        The data is compared by its fingerprint instead of its path (see ``data.fingerprint``),
+        so a run trained on a GPU machine is reused where the same data lies elsewhere.
+        """
+        return {k: v for k, v in self.to_dict().items() if k not in EXECUTION_DETAILS}
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "RunConfig":
@@ -103,8 +109,8 @@ class RunConfig:
 #: ``demo``: minutes on a 2-core CPU with synthetic data. ``course``: the homework's settings.
 PRESETS: dict[str, dict[str, Any]] = {
     "demo": {},
-    "course": {"epochs": 20, "image_size": 512, "batch_size": 16, "lr": 3e-4,
-               "snapshot_epochs": [1, 10, 20], "data_dir": "../shared/dlcv_p2_data"},
+    "course": {"epochs": 20, "image_size": 512, "batch_size": 16, "snapshot_epochs": [1, 10, 20],
+               "data_dir": "../shared/dlcv_p2_data"},
 }
 
 

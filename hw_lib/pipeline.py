@@ -20,17 +20,21 @@ from typing import Any
 
 import nbformat
 import papermill
+import torch
 from nbconvert import HTMLExporter, PDFExporter
 from papermill.exceptions import PapermillExecutionError
 
 from .cli import run_cli
 from .config import PRESETS, RunConfig
+from .data import fingerprint
 from .errors import ConfigError, HwLibError
+from .runs import run_state
 from .synth import is_synthetic, write_dataset
+from .train import split_dirs
 
 REPO = Path(__file__).resolve().parent.parent
 NOTEBOOKS = REPO / "notebooks"
-LATEX_TEMPLATE = NOTEBOOKS / "templates" / "report.tex.j2"
+LATEX_TEMPLATE = NOTEBOOKS / "templates" / "hw_report.tex.j2"
 REPORT_MODELS = ("fcn32s", "fcn16s", "fcn8s")
 TEX_PACKAGES = "texlive-xetex texlive-fonts-recommended texlive-plain-generic pandoc"
 #: run parameters the pipeline sets itself
@@ -82,8 +86,7 @@ def resolve_data(data_dir: str | Path | None, synth_dir: Path) -> Path:
     """The data folder to use: ``data_dir`` when given, else synthetic demo data (written once)."""
     if data_dir:
         path = Path(data_dir).expanduser().resolve()
-        if not (path / "validation").is_dir() or not (path / "train").is_dir():
-            raise ConfigError(f"{path}: DATA_DIR must hold train/ and validation/ (NNNN_sat.jpg + NNNN_mask.png)")
+        split_dirs(path)
         return path
     print(f"no DATA_DIR given: using synthetic demo data in {synth_dir}", flush=True)
     return write_dataset(synth_dir).resolve()
@@ -97,9 +100,24 @@ def check_overrides(overrides: dict[str, Any]) -> None:
                           f"settable: {', '.join(sorted(known))}")
 
 
+def refuse_slow_training(preset: str, data: Path, runs_dir: Path, force: bool, overrides: dict[str, Any]) -> None:
+    """The course preset on a machine without CUDA: only finished runs may be reused, nothing trained."""
+    if preset != "course" or torch.cuda.is_available():
+        return
+    data_fingerprint = fingerprint(list(split_dirs(data)))
+    todo = [model for model in REPORT_MODELS if run_state(
+        RunConfig.from_parameters(preset, model=model, data_dir=str(data), run_dir=str(runs_dir / model), **overrides),
+        data_fingerprint, force) != "finished"]
+    if todo:
+        raise ConfigError(f"the course preset (512 px, 20 epochs) takes hours per model without a GPU, and this "
+                          f"machine has none; not yet trained in {runs_dir}: {', '.join(todo)}. Train them on a GPU "
+                          "(README: the real-data report) or pass --allow-cpu")
+
+
 def build_report(preset: str = "demo", data_dir: str | Path | None = None, report_dir: str | Path = "report",
                  runs_dir: str | Path | None = None, force: bool = False, overrides: dict[str, Any] | None = None,
-                 synth_dir: str | Path = REPO / "data" / "synthetic", pdf: bool = True) -> dict[str, Path | None]:
+                 synth_dir: str | Path = REPO / "data" / "synthetic", pdf: bool = True,
+                 allow_cpu: bool = False) -> dict[str, Path | None]:
     """Train the three models (or reuse their runs) and render the report; returns the files written."""
     overrides = overrides or {}
     check_overrides(overrides)
@@ -108,6 +126,8 @@ def build_report(preset: str = "demo", data_dir: str | Path | None = None, repor
     data = resolve_data(data_dir, Path(synth_dir))
     source = "synthetic" if is_synthetic(data) else "real"
     runs_dir = Path(runs_dir or REPO / "runs" / f"{preset}-{source}").resolve()
+    if not allow_cpu:
+        refuse_slow_training(preset, data, runs_dir, force, overrides)
     report_dir = Path(report_dir).resolve()
     report_dir.mkdir(parents=True, exist_ok=True)
     timings = {}
@@ -150,10 +170,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs-dir", default=None, help="default runs/<preset>-<real|synthetic>")
     parser.add_argument("--force", action="store_true", help="retrain; finished runs are archived, not deleted")
     parser.add_argument("--no-pdf", action="store_true")
+    parser.add_argument("--allow-cpu", action="store_true", help="let the course preset train without a GPU (hours)")
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="run parameters, e.g. epochs=5")
     args = parser.parse_args(argv)
     build_report(args.preset, args.data_dir, args.report_dir, args.runs_dir, args.force, parse_set(args.set),
-                 pdf=not args.no_pdf)
+                 pdf=not args.no_pdf, allow_cpu=args.allow_cpu)
     return 0
 
 

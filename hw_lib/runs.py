@@ -15,6 +15,7 @@ A finished run is never deleted: a forced retrain, or a different config in the 
 from __future__ import annotations
 
 import json
+import os
 import platform
 import subprocess
 import time
@@ -41,7 +42,12 @@ def snapshot_path(run_dir: str | Path, epoch: int, sample_id: str) -> Path:
 
 
 def git_commit() -> str:
-    """The commit of the checkout hw_lib runs from, ``+dirty`` when it has local changes."""
+    """The commit of the checkout hw_lib runs from, ``+dirty`` when it has local changes.
+
+    ``HW_GIT_COMMIT`` overrides it where the code travels without its .git (a GPU machine).
+    """
+    if os.environ.get("HW_GIT_COMMIT"):
+        return os.environ["HW_GIT_COMMIT"]
     root = Path(__file__).resolve().parent.parent
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
@@ -80,11 +86,12 @@ def _archive(run_dir: Path, reason: str) -> Path:
     return target
 
 
-def open_run_dir(config: RunConfig, force: bool = False) -> str:
-    """Decide what to do with ``config.run_dir``: ``"new"``, ``"resume"`` or ``"finished"`` (reuse).
+def run_state(config: RunConfig, data_fingerprint: str, force: bool = False) -> str:
+    """What training ``config`` would do with its run_dir, without touching it.
 
-    A finished run with the same config is reused unless ``force``; an unfinished one resumes.
-    A different config, or ``force`` on a finished run, archives the old directory first.
+    ``"new"`` (empty or absent), ``"finished"`` (a finished run with the same config, see
+    ``RunConfig.identity``, and data: reused unless ``force``), ``"resume"`` (the same run,
+    unfinished), or ``"replace"`` (another run, or ``force``: archived, then a new run).
     """
     run_dir = Path(config.run_dir)
     if not run_dir.exists() or not any(run_dir.iterdir()):
@@ -93,19 +100,33 @@ def open_run_dir(config: RunConfig, force: bool = False) -> str:
         raise ConfigError(f"run_dir: {run_dir} exists and is not a run directory (no {CONFIG}); "
                           "choose another run_dir")
     try:
-        stored = json.loads((run_dir / CONFIG).read_text())["config"]
-    except (ValueError, KeyError) as e:
+        stored = json.loads((run_dir / CONFIG).read_text())
+        same = (RunConfig.from_dict(stored["config"]).identity() == config.identity()
+                and stored["provenance"].get("data_fingerprint") == data_fingerprint)
+    except (ValueError, KeyError, TypeError) as e:
         raise ConfigError(f"{run_dir / CONFIG}: unreadable ({e}); move the folder away or choose another run_dir") from None
-    same = {k: v for k, v in stored.items() if k != "run_dir"} == config.identity()
     finished = (run_dir / SUMMARY).is_file()
-    if same and finished and not force:
-        return "finished"
-    if same and not finished:
+    if same and finished:
+        return "replace" if force else "finished"
+    if same:
+        return "resume" if (run_dir / CHECKPOINT).is_file() else "new"
+    return "replace"
+
+
+def open_run_dir(config: RunConfig, data_fingerprint: str, force: bool = False) -> str:
+    """Prepare ``config.run_dir`` as :func:`run_state` decides; returns ``"new"``, ``"resume"`` or ``"finished"``.
+
+    A run directory to replace is renamed to ``<run_dir>.archived-<time>`` first, never deleted.
+    """
+    run_dir = Path(config.run_dir)
+    state = run_state(config, data_fingerprint, force)
+    if state == "replace":
+        _archive(run_dir, "forced retrain" if force else "its config or data differs from this run's")
+        return "new"
+    if state == "resume":
         for leftover in run_dir.glob(".*.tmp"):  # partial writes of a killed run
             leftover.unlink()
-        return "resume" if (run_dir / CHECKPOINT).is_file() else "new"
-    _archive(run_dir, "forced retrain" if same else "its config differs from this run's")
-    return "new"
+    return state
 
 
 @dataclass

@@ -22,7 +22,7 @@ from .checkpoint import load_checkpoint, load_weights, save_checkpoint
 from .cli import run_cli
 from .colors import labels_to_rgb
 from .config import RunConfig, add_config_arguments, config_from_args
-from .data import Split, find_pairs, load_split
+from .data import Split, find_pairs, fingerprint, load_split
 from .engine import (NonFiniteLoss, Runtime, class_weights, evaluate, make_optimizer, make_scheduler,
                      seconds_to_text, train_one_epoch)
 from .errors import ConfigError, DataError, TrainingError
@@ -34,12 +34,21 @@ from .synth import is_synthetic
 TRAIN, VALIDATION = "train", "validation"
 
 
+def split_dirs(data_dir: str | Path) -> tuple[Path, Path]:
+    """``data_dir/train`` and ``data_dir/validation``, which must exist."""
+    if not Path(data_dir).is_dir():
+        raise DataError(f"{data_dir}: data folder does not exist")
+    dirs = Path(data_dir) / TRAIN, Path(data_dir) / VALIDATION
+    for folder in dirs:
+        if not folder.is_dir():
+            raise DataError(f"{folder}: data folder does not exist (data_dir must hold {TRAIN}/ and {VALIDATION}/)")
+    return dirs
+
+
 def load_data(config: RunConfig, log: Callable[[str], None] = print) -> tuple[Split, Split]:
     """The training split and the validation split (which always keeps the sample ids)."""
     data_dir = Path(config.data_dir)
-    for sub in (TRAIN, VALIDATION):
-        if not (data_dir / sub).is_dir():
-            raise DataError(f"{data_dir / sub}: data folder does not exist (data_dir must hold {TRAIN}/ and {VALIDATION}/)")
+    split_dirs(data_dir)
     val_ids = [p.id for p in find_pairs(data_dir / VALIDATION)]
     missing = [i for i in config.sample_ids if i not in val_ids]
     if missing:
@@ -90,7 +99,8 @@ def fit(config: RunConfig, force: bool = False, progress: bool = True, log: Call
     if not isinstance(force, bool):
         raise ConfigError(f"force: expected bool, got {force!r} ({type(force).__name__})")
     run_dir = Path(config.run_dir)
-    state = open_run_dir(config, force)
+    data_fingerprint = fingerprint(list(split_dirs(config.data_dir)))
+    state = open_run_dir(config, data_fingerprint, force)
     if state == "finished":
         log(f"{run_dir}: a finished run with the same config exists; reused (force=True retrains)")
         return Run.load(run_dir)
@@ -123,7 +133,8 @@ def fit(config: RunConfig, force: bool = False, progress: bool = True, log: Call
         provenance = {
             **environment(runtime.device), "precision": runtime.precision,
             "data_source": "synthetic" if is_synthetic(config.data_dir) else "real",
-            "data_dir": str(Path(config.data_dir).resolve()), "train_pairs": len(train), "val_pairs": len(val),
+            "data_dir": str(Path(config.data_dir).resolve()), "data_fingerprint": data_fingerprint,
+            "train_pairs": len(train), "val_pairs": len(val),
             "image_size": int(train.images.shape[-1]), "weights": model.backbone_weights,
         }
         log(f"{run_dir}: training {config.model} on {len(train)} {provenance['data_source']} pairs, "

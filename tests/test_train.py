@@ -117,7 +117,7 @@ def test_a_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(synth_dir, 
     ({"epochs": "2"}, ConfigError, "epochs: expected int"),
     ({"image_size": 100}, ConfigError, "image_size: 100 does not work"),
     ({"sample_ids": ["0001"]}, ConfigError, "sample_ids: 0001 not in"),
-    ({"data_dir": "/nonexistent/data"}, DataError, "/nonexistent/data/train: data folder does not exist"),
+    ({"data_dir": "/nonexistent/data"}, DataError, "/nonexistent/data: data folder does not exist"),
     ({"precision": "bf16"}, ConfigError, "bf16 is for CUDA"),
 ])
 def test_bad_parameters_are_refused_clearly(synth_dir, tmp_path, overrides, error, message):
@@ -137,5 +137,4 @@ def test_train_cli_reports_errors_in_one_line(tmp_path):
                              "--run-dir", str(tmp_path / "run"), "--device", "cpu"],
                             cwd=REPO, capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
     assert result.returncode == 2
-    assert result.stderr.strip().splitlines() == [f"error: {tmp_path / 'missing' / 'train'}: data folder does not exist "
-                                                  "(data_dir must hold train/ and validation/)"]
+    assert result.stderr.strip().splitlines() == [f"error: {tmp_path / 'missing'}: data folder does not exist"]

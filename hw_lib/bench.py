@@ -1,0 +1,124 @@
+"""``python -m hw_lib.bench``: training and evaluation throughput, naive float32 vs the fast path.
+
+Both paths run in one process on the same card, so their ratio is meaningful even where absolute
+speed varies. Each measures the training step exactly as ``fit`` runs it (batches gathered from
+a uint8 split on the device, augmentation, normalisation, forward, backward, AdamW step) on
+random data, after warm-up steps (cudnn autotuning, compilation). TFLOP/s counts the model's
+forward + backward FLOPs (``torch.utils.flop_counter``) at the measured rate.
+The fast path (bf16 autocast + channels_last, optionally torch.compile) needs CUDA.
+"""
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from .cli import run_cli
+from .data import Split
+from .engine import Runtime, make_optimizer, make_scheduler, predict_labels, train_one_epoch
+from .models import MODELS, build_model
+
+
+@dataclass(frozen=True)
+class Measurement:
+    model: str
+    path: str
+    train_images_per_second: float
+    train_tflops: float
+    eval_images_per_second: float
+
+
+def random_split(n: int, size: int, device: torch.device, seed: int = 0) -> Split:
+    gen = torch.Generator().manual_seed(seed)
+    images = torch.randint(0, 256, (n, 3, size, size), generator=gen, dtype=torch.uint8)
+    labels = torch.randint(0, 7, (n, size, size), generator=gen, dtype=torch.uint8)
+    return Split(Path("random"), [f"{i:04d}" for i in range(n)], images, labels).to(device)
+
+
+def training_flops_per_image(model_name: str, size: int, device: torch.device) -> float:
+    """Forward + backward FLOPs of one image (float32 shapes; the count does not depend on dtype)."""
+    model = build_model(model_name).to(device)
+    x = torch.zeros(1, 3, size, size, device=device)
+    with FlopCounterMode(display=False) as counter:
+        model(x).sum().backward()
+    return float(counter.get_total_flops())
+
+
+def measure(model_name: str, runtime: Runtime, size: int, batch: int, steps: int, warmup: int,
+            compile_model: bool, flops_per_image: float) -> Measurement:
+    torch.manual_seed(0)
+    model = runtime.prepare(build_model(model_name))
+    step_model = torch.compile(model) if compile_model else model
+    optimizer = make_optimizer(model, "adamw", 1e-5, 0.0)
+    scheduler = make_scheduler(optimizer, "constant", 1e-5, warmup + steps)
+    gen = torch.Generator().manual_seed(0)
+    train_one_epoch(step_model, random_split(batch * warmup, size, runtime.device, 1), optimizer, scheduler,
+                    runtime, batch, gen, epoch=0)
+    split = random_split(batch * steps, size, runtime.device, 2)
+    stats = train_one_epoch(step_model, split, optimizer, scheduler, runtime, batch, gen, epoch=1, sync_every=10**9)
+    train_rate = stats.images / stats.seconds
+
+    predict_labels(step_model, split.images[: batch * warmup], runtime, batch)
+    runtime.synchronize()
+    start = time.perf_counter()
+    predict_labels(step_model, split.images, runtime, batch)
+    runtime.synchronize()
+    eval_rate = len(split) / (time.perf_counter() - start)
+    path = f"{runtime.precision}{'+channels_last' if runtime.channels_last else ''}{'+compile' if compile_model else ''}"
+    return Measurement(model_name, path, train_rate, train_rate * flops_per_image / 1e12, eval_rate)
+
+
+def run_bench(models: list[str], device: str = "auto", size: int = 512, batch: int = 16, steps: int = 20,
+              warmup: int = 3, compile_model: bool = False) -> list[Measurement]:
+    """Naive float32 and (on CUDA) the fast path for each model, measured one after the other."""
+    target = Runtime.create(device, "fp32").device
+    paths = [("fp32", False)]
+    if target.type == "cuda":
+        paths.append(("bf16", compile_model))
+    else:
+        print(f"fast path: needs CUDA; only the float32 path runs on {target}", flush=True)
+    results = []
+    for name in models:
+        flops = training_flops_per_image(name, size, target)
+        for precision, compile_this in paths:
+            runtime = Runtime.create(device, precision)  # also sets this path's global TF32/cudnn flags
+            result = measure(name, runtime, size, batch, steps, warmup, compile_this, flops)
+            results.append(result)
+            print(f"{result.model:7s} {result.path:30s} train {result.train_images_per_second:8.1f} img/s "
+                  f"{result.train_tflops:7.3f} TFLOP/s   eval {result.eval_images_per_second:8.1f} img/s", flush=True)
+            gc.collect()
+            if runtime.device.type == "cuda":
+                torch.cuda.empty_cache()
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m hw_lib.bench", description=__doc__.split("\n")[0])
+    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--size", type=int, default=512)
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--steps", type=int, default=20, help="timed training steps per path")
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--compile", action="store_true", help="torch.compile the fast path")
+    parser.add_argument("--json", default=None, help="also write the measurements here")
+    args = parser.parse_args(argv)
+    device = torch.cuda.get_device_name() if torch.cuda.is_available() and args.device != "cpu" else "cpu"
+    print(f"bench on {device}, torch {torch.__version__}: {args.size} px, batch {args.batch}, {args.steps} steps",
+          flush=True)
+    results = run_bench(args.models, args.device, args.size, args.batch, args.steps, args.warmup, args.compile)
+    if args.json:
+        Path(args.json).write_text(json.dumps({"device": device, "torch": torch.__version__, "size": args.size,
+                                               "batch": args.batch, "results": [asdict(r) for r in results]}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_cli(main))

@@ -1,0 +1,19 @@
+import json
+
+from hw_lib import bench
+
+
+def test_bench_measures_the_training_step_on_the_cpu(tmp_path, capsys):
+    assert bench.main(["--models", "fcn8s", "--device", "cpu", "--size", "64", "--batch", "2", "--steps", "2",
+                       "--warmup", "1", "--json", str(tmp_path / "bench.json")]) == 0
+    out = capsys.readouterr().out
+    assert "fast path: needs CUDA" in out and "fcn8s   fp32" in out
+    result = json.loads((tmp_path / "bench.json").read_text())["results"][0]
+    assert result["path"] == "fp32" and result["train_images_per_second"] > 0 and result["eval_images_per_second"] > 0
+    assert result["train_tflops"] > 0
+
+
+def test_flop_count_scales_with_the_image_area():
+    small = bench.training_flops_per_image("fcn32s", 64, "cpu")
+    large = bench.training_flops_per_image("fcn32s", 128, "cpu")
+    assert 3.2 < large / small < 4.5  # the conv layers dominate; fc6/fc7 grow from 1x1 to 3x3 score cells
