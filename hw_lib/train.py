@@ -23,11 +23,11 @@ from .cli import run_cli
 from .colors import labels_to_rgb
 from .config import RunConfig, add_config_arguments, config_from_args
 from .data import Split, find_pairs, fingerprint, load_split
-from .engine import (NonFiniteLoss, Runtime, class_weights, evaluate, make_optimizer, make_scheduler,
+from .engine import (EpochStats, NonFiniteLoss, Runtime, class_weights, evaluate, make_optimizer, make_scheduler,
                      seconds_to_text, train_one_epoch)
 from .errors import ConfigError, DataError, TrainingError
-from .metrics import band_accuracy, band_width, boundary_band
-from .models import build_model
+from .metrics import BandAccuracy, Scores, band_accuracy, band_width, boundary_band
+from .models import FCN, build_model
 from .runs import CHECKPOINT, CONFIG, METRICS, MODEL, SUMMARY, Run, environment, open_run_dir, snapshot_path
 from .synth import is_synthetic
 
@@ -93,6 +93,42 @@ def _summary(config: RunConfig, history: list[dict], provenance: dict) -> dict:
     }
 
 
+def _epoch_record(epoch: int, stats: EpochStats, scores: Scores, band: BandAccuracy, lr: float, seconds: float) -> dict:
+    """One line of metrics.jsonl (NaN written as null)."""
+    return {
+        "epoch": epoch, "train_loss": round(stats.loss, 6),
+        "miou": None if np.isnan(scores.miou) else round(scores.miou, 6),
+        "iou": {k: None if v is None else round(v, 6) for k, v in scores.per_class().items()},
+        "pixel_accuracy": round(scores.pixel_accuracy, 6), "boundary_accuracy": round(band.boundary, 6),
+        "interior_accuracy": round(band.interior, 6), "lr": lr,
+        "train_seconds": round(stats.seconds, 3), "train_images": stats.images, "seconds": round(seconds, 3),
+    }
+
+
+def _provenance(config: RunConfig, runtime: Runtime, model: FCN, train: Split, val: Split, data_fingerprint: str) -> dict:
+    return {
+        **environment(runtime.device), "precision": runtime.precision,
+        "data_source": "synthetic" if is_synthetic(config.data_dir) else "real",
+        "data_dir": str(Path(config.data_dir).resolve()), "data_fingerprint": data_fingerprint,
+        "train_pairs": len(train), "val_pairs": len(val), "image_size": int(train.images.shape[-1]),
+        "weights": model.backbone_weights,
+    }
+
+
+def _resume(run_dir: Path, config: RunConfig, model: FCN, optimizer: torch.optim.Optimizer,
+            scheduler: torch.optim.lr_scheduler.LRScheduler, runtime: Runtime) -> tuple[list[dict], list, dict]:
+    """Restore the last completed epoch; returns its history, confusion matrix and the run's provenance."""
+    ckpt = load_checkpoint(run_dir / CHECKPOINT, expected_model=config.model)
+    load_weights(model, ckpt["model"], run_dir / CHECKPOINT)
+    optimizer.load_state_dict(ckpt["optimizer"])
+    scheduler.load_state_dict(ckpt["scheduler"])
+    provenance = Run.load(run_dir).provenance
+    now = environment(runtime.device)
+    provenance.setdefault("resumed", []).append(
+        {"after_epoch": ckpt["epoch"], **{k: now[k] for k in ("device", "started", "git_commit")}})
+    return ckpt["history"], ckpt["confusion"], provenance
+
+
 def fit(config: RunConfig, force: bool = False, progress: bool = True, log: Callable[[str], None] = print) -> Run:
     """Train ``config.model`` into ``config.run_dir``; reuse a finished identical run unless ``force``."""
     config.validate()
@@ -114,44 +150,26 @@ def fit(config: RunConfig, force: bool = False, progress: bool = True, log: Call
     optimizer = make_optimizer(model, config.optimizer, config.lr, config.weight_decay)
     scheduler = make_scheduler(optimizer, config.schedule, config.lr, config.epochs * steps)
     loss_weights = class_weights(train.labels, config.class_weighting)
-
-    history: list[dict] = []
-    confusion: list[list[int]] = []
     if state == "resume":
-        ckpt = load_checkpoint(run_dir / CHECKPOINT, expected_model=config.model)
-        load_weights(model, ckpt["model"], run_dir / CHECKPOINT)
-        optimizer.load_state_dict(ckpt["optimizer"])
-        scheduler.load_state_dict(ckpt["scheduler"])
-        history, confusion = ckpt["history"], ckpt["confusion"]
-        stored = Run.load(run_dir)
-        provenance = stored.provenance
-        provenance.setdefault("resumed", []).append(
-            {"after_epoch": ckpt["epoch"], **{k: v for k, v in environment(runtime.device).items()
-                                              if k in ("device", "started", "git_commit")}})
-        log(f"{run_dir}: resuming after epoch {ckpt['epoch']} of {config.epochs}")
+        history, confusion, provenance = _resume(run_dir, config, model, optimizer, scheduler, runtime)
+        log(f"{run_dir}: resuming after epoch {len(history)} of {config.epochs}")
     else:
-        provenance = {
-            **environment(runtime.device), "precision": runtime.precision,
-            "data_source": "synthetic" if is_synthetic(config.data_dir) else "real",
-            "data_dir": str(Path(config.data_dir).resolve()), "data_fingerprint": data_fingerprint,
-            "train_pairs": len(train), "val_pairs": len(val),
-            "image_size": int(train.images.shape[-1]), "weights": model.backbone_weights,
-        }
+        history, confusion = [], []
+        provenance = _provenance(config, runtime, model, train, val, data_fingerprint)
         log(f"{run_dir}: training {config.model} on {len(train)} {provenance['data_source']} pairs, "
             f"{provenance['image_size']} px, {config.epochs} epochs, {provenance['device']}, {runtime.precision}; "
             f"backbone weights: {model.backbone_weights}")
     atomic.write_json(run_dir / CONFIG, {"config": config.to_dict(), "provenance": provenance})
     atomic.write_jsonl(run_dir / METRICS, history)
+
+    train, val = train.to(runtime.device), val.to(runtime.device)
     if loss_weights is not None:
         loss_weights = loss_weights.to(runtime.device)
-    train, val = train.to(runtime.device), val.to(runtime.device)
     side = int(val.labels.shape[-1])
     boundary = boundary_band(val.labels, band_width(side))
-
-    start_epoch = len(history)
-    bar = tqdm(total=config.epochs * steps, initial=start_epoch * steps, unit="step", disable=not progress,
+    bar = tqdm(total=config.epochs * steps, initial=len(history) * steps, unit="step", disable=not progress,
                dynamic_ncols=True, file=sys.stderr)
-    for epoch in range(start_epoch + 1, config.epochs + 1):
+    for epoch in range(len(history) + 1, config.epochs + 1):
         generator = _seed_epoch(config.seed, epoch)
         done_before = bar.n
 
@@ -174,21 +192,13 @@ def fit(config: RunConfig, force: bool = False, progress: bool = True, log: Call
         if epoch in config.snapshot_epochs:
             _save_snapshots(run_dir, epoch, val, pred, config.sample_ids)
         seconds = time.perf_counter() - started
-        history.append({
-            "epoch": epoch, "train_loss": round(stats.loss, 6),
-            "miou": None if np.isnan(scores.miou) else round(scores.miou, 6),
-            "iou": {k: None if v is None else round(v, 6) for k, v in scores.per_class().items()},
-            "pixel_accuracy": round(scores.pixel_accuracy, 6), "boundary_accuracy": round(band.boundary, 6),
-            "interior_accuracy": round(band.interior, 6), "lr": scheduler.get_last_lr()[0],
-            "train_seconds": round(stats.seconds, 3), "train_images": stats.images, "seconds": round(seconds, 3),
-        })
+        history.append(_epoch_record(epoch, stats, scores, band, scheduler.get_last_lr()[0], seconds))
         save_checkpoint(run_dir / CHECKPOINT, model, config, epoch, extra={
             "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "history": history,
             "confusion": confusion})
         atomic.write_jsonl(run_dir / METRICS, history)
-        eta = seconds_to_text(seconds * (config.epochs - epoch))
         line = (f"epoch {epoch:>3}/{config.epochs}  loss {stats.loss:.4f}  val mIoU {scores.miou:.4f}  "
-                f"acc {scores.pixel_accuracy:.4f}  {seconds:.1f}s  ETA {eta}")
+                f"acc {scores.pixel_accuracy:.4f}  {seconds:.1f}s  ETA {seconds_to_text(seconds * (config.epochs - epoch))}")
         if progress:
             bar.write(line)
         else:
@@ -196,9 +206,8 @@ def fit(config: RunConfig, force: bool = False, progress: bool = True, log: Call
     bar.close()
 
     save_checkpoint(run_dir / MODEL, model, config, config.epochs)
-    summary = _summary(config, history, provenance)
-    summary.update(confusion=confusion, band_width_px=band_width(side),
-                   boundary_fraction=round(float(boundary.float().mean()), 6))
+    summary = {**_summary(config, history, provenance), "confusion": confusion, "band_width_px": band_width(side),
+               "boundary_fraction": round(float(boundary.float().mean()), 6)}
     atomic.write_json(run_dir / SUMMARY, summary)
     log(f"{run_dir}: done, final val mIoU {summary['final_miou']:.4f} (best {summary['best_miou']:.4f} "
         f"at epoch {summary['best_epoch']}), {seconds_to_text(summary['wall_seconds'])}")

@@ -65,8 +65,13 @@ def test_fcn16s_printout_has_the_documented_layers():
 def test_output_has_the_input_size(model_cls, side):
     model = model_cls().eval()
     with torch.no_grad():
-        out = model(torch.zeros(1, 3, side, side if side != 512 else 64))
-    assert out.shape == (1, 7, side, side if side != 512 else 64)
+        out = model(torch.zeros(1, 3, side, side))
+    assert out.shape == (1, 7, side, side)
+
+
+def test_non_square_inputs_work_too():
+    with torch.no_grad():
+        assert FCN8s().eval()(torch.zeros(1, 3, 64, 160)).shape == (1, 7, 64, 160)
 
 
 @pytest.mark.parametrize("shape", [(100, 128), (32, 32), (64, 65), (96, 48)])

@@ -2,12 +2,15 @@
 import json
 import os
 import shutil
+import subprocess
 
 import nbformat
 import pytest
 
 from hw_lib.errors import ConfigError
 from hw_lib.pipeline import NotebookError, build_report
+
+from .helpers import REPO
 
 SMOKE = {"epochs": 2, "batch_size": 4, "snapshot_epochs": [1, 2], "image_size": 64}
 SECTIONS = ["1. VGG16-FCN32s architecture", "2. FCN32s predicted masks", "3. The improved model: FCN8s",
@@ -102,4 +105,12 @@ def test_the_course_preset_does_not_start_hours_of_cpu_training(synth_dir, tmp_p
     monkeypatch.setattr("torch.cuda.is_available", lambda: False)
     with pytest.raises(ConfigError, match="takes hours per model without a GPU.*fcn32s, fcn16s, fcn8s.*--allow-cpu"):
         build_report("course", synth_dir, tmp_path / "report", tmp_path / "runs")
+    assert not (tmp_path / "report").exists()
+
+
+def test_run_all_exits_with_one_clear_line_on_bad_input(tmp_path):
+    env = {**os.environ, "DATA_DIR": str(tmp_path / "nowhere"), "REPORT_DIR": str(tmp_path / "report")}
+    result = subprocess.run(["./run_all.sh"], cwd=REPO, env=env, capture_output=True, text=True)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == f"error: {tmp_path / 'nowhere'}: data folder does not exist"
     assert not (tmp_path / "report").exists()

@@ -1,6 +1,7 @@
 import dataclasses
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -9,13 +10,15 @@ from pathlib import Path
 
 import pytest
 import torch
+from PIL import Image
 
 from hw_lib import engine
 from hw_lib.checkpoint import load_checkpoint
 from hw_lib.config import RunConfig
 from hw_lib.errors import ConfigError, DataError, TrainingError
-from hw_lib.runs import Run
-from hw_lib.train import fit
+from hw_lib.data import fingerprint
+from hw_lib.runs import Run, run_state
+from hw_lib.train import fit, split_dirs
 
 from .helpers import REPO, tiny_config
 
@@ -138,3 +141,15 @@ def test_train_cli_reports_errors_in_one_line(tmp_path):
                             cwd=REPO, capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [f"error: {tmp_path / 'missing'}: data folder does not exist"]
+
+
+def test_a_run_is_reused_where_the_same_data_lies_elsewhere_but_not_for_other_data(reference_run, synth_dir, tmp_path,
+                                                                                    capsys):
+    moved = tmp_path / "moved"
+    shutil.copytree(synth_dir, moved)
+    config = dataclasses.replace(RunConfig(**reference_run.config), data_dir=str(moved), compile=True)
+    assert run_state(config, fingerprint(list(split_dirs(moved)))) == "finished"
+    fit(config, progress=False)
+    assert "reused" in capsys.readouterr().out
+    Image.new("RGB", (64, 64)).save(moved / "validation" / "0000_mask.png")  # other data, same names
+    assert run_state(config, fingerprint(list(split_dirs(moved)))) == "replace"

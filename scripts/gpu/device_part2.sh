@@ -2,6 +2,8 @@
 # Second GPU call (carry .gpu): unpack part 2, verify every file against the dataset's checksums,
 # train FCN32s, FCN16s and FCN8s with the course preset (torch.compile on), and return the run
 # directories without checkpoints as $OUT/runs.tar.gz, with the training log.
+# MODELS and TRAIN_ARGS adjust it (a CPU rehearsal: MODELS=fcn8s TRAIN_ARGS="--device cpu --epochs 1
+# --train-limit 4 --val-limit 2 --image-size 64 --snapshot-epochs 1 --batch-size 2").
 set -euo pipefail
 export PYTHONUNBUFFERED=1 HW_GIT_COMMIT=$(cat .gpu/COMMIT)
 [ -d /tmp/hw_data/validation ] || { echo "error: /tmp/hw_data is gone (the machine went cold): run device_part1.sh again first" >&2; exit 2; }
