@@ -4,6 +4,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from .colors import CLASS_NAMES, SCORED_CLASSES
 from .errors import ConfigError
 from .runs import Run
@@ -11,6 +13,8 @@ from .runs import Run
 SCORED_NAMES = [CLASS_NAMES[c] for c in SCORED_CLASSES]
 #: mIoU differences within this margin are called a tie
 TIE = 0.005
+#: a model that gives one class to this share of the pixels has collapsed to it
+COLLAPSED = 0.98
 
 
 def epochs_to_reach(run: Run, fraction: float = 0.9) -> int | None:
@@ -20,6 +24,14 @@ def epochs_to_reach(run: Run, fraction: float = 0.9) -> int | None:
         if row["miou"] is not None and best is not None and row["miou"] >= fraction * best:
             return row["epoch"]
     return None
+
+
+def dominant_prediction(run: Run) -> tuple[str, float]:
+    """The class the final model predicts most, and its share of all predicted pixels."""
+    mat = np.array(run.summary["confusion"], dtype=float)
+    predicted = mat.sum(0)
+    top = int(predicted.argmax())
+    return CLASS_NAMES[top], float(predicted[top] / predicted.sum())
 
 
 def still_improving(run: Run, window: int = 3) -> bool:
@@ -43,6 +55,7 @@ def results(runs: dict[str, Run]) -> dict[str, dict[str, Any]]:
             "per_class_iou": s["final_iou"], "pixel_accuracy": s["final_pixel_accuracy"],
             "boundary_accuracy": last["boundary_accuracy"], "interior_accuracy": last["interior_accuracy"],
             "band_width_px": s["band_width_px"], "epochs_to_90pct_of_best": epochs_to_reach(run),
+            "dominant_prediction": dict(zip(("class", "share"), dominant_prediction(run))),
             "device": s["device"], "precision": s["precision"],
             "train_images_per_second": s["train_images_per_second"], "wall_seconds": s["wall_seconds"],
             "git_commit": run.provenance["git_commit"],
@@ -116,9 +129,14 @@ def load_runs(runs_dir: str | Path, models: tuple[str, ...] = ("fcn32s", "fcn16s
     return runs
 
 
+def _band_gain(finer: dict[str, Any], coarser: dict[str, Any]) -> tuple[float, float]:
+    return (finer["boundary_accuracy"] - coarser["boundary_accuracy"],
+            finer["interior_accuracy"] - coarser["interior_accuracy"])
+
+
 def discussion(table: dict[str, dict[str, Any]], runs: dict[str, Run]) -> str:
     """The section-5 discussion, every claim computed from ``table`` (see :func:`results`)."""
-    r32, r8 = table["fcn32s"], table["fcn8s"]
+    r32, r16, r8 = table["fcn32s"], table["fcn16s"], table["fcn8s"]
     delta = r8["final_miou"] - r32["final_miou"]
     text = []
     if delta > TIE:
@@ -131,6 +149,14 @@ def discussion(table: dict[str, dict[str, Any]], runs: dict[str, Run]) -> str:
         text.append(f"**FCN8s and FCN32s tie** on this data: final mIoU {fmt(r8['final_miou'])} against "
                     f"{fmt(r32['final_miou'])} ({delta:+.3f}, within {TIE}).")
 
+    collapsed = {n: r["dominant_prediction"] for n, r in table.items() if r["dominant_prediction"]["share"] >= COLLAPSED}
+    for name, top in collapsed.items():
+        scratch = (f" (from scratch, {name}'s only path to the scores runs through all of VGG16 and fc6/fc7)"
+                   if table[name]["weights"].startswith("none") else "")
+        text.append(f"{name} predicts {top['class']} for {top['share']:.1%} of the validation pixels at the last "
+                    f"epoch: it has not learned to tell the classes apart{scratch}, so its IoU is near 0 for every "
+                    "other class.")
+
     gains = {c: r8["per_class_iou"][c] - r32["per_class_iou"][c] for c in SCORED_NAMES
              if r8["per_class_iou"][c] is not None and r32["per_class_iou"][c] is not None}
     if gains:
@@ -140,23 +166,27 @@ def discussion(table: dict[str, dict[str, Any]], runs: dict[str, Run]) -> str:
                     "classes improve.")
 
     width, share = r8["band_width_px"], runs["fcn8s"].summary["boundary_fraction"]
-    db = r8["boundary_accuracy"] - r32["boundary_accuracy"]
-    di = r8["interior_accuracy"] - r32["interior_accuracy"]
+    db, di = _band_gain(r8, r32)
     text.append(f"Within {width} px of a ground-truth class boundary ({share:.0%} of the validation pixels) FCN8s's "
                 f"pixel accuracy is {fmt(r8['boundary_accuracy'])} against FCN32s's {fmt(r32['boundary_accuracy'])} "
                 f"({db:+.3f}); farther from boundaries it is {fmt(r8['interior_accuracy'])} against "
-                f"{fmt(r32['interior_accuracy'])} ({di:+.3f}).")
+                f"{fmt(r32['interior_accuracy'])} ({di:+.3f}). From FCN16s to FCN8s (adding the pool3 skip) the "
+                "changes are {:+.3f} at boundaries and {:+.3f} inside regions.".format(*_band_gain(r8, r16)))
+    pair, (db, di) = ("FCN16s", _band_gain(r8, r16)) if "fcn32s" in collapsed else ("FCN32s", (db, di))
     if db > di and db > 0:
-        text.append("The gain is larger at boundaries than inside regions: fusing pool4 and pool3 gives FCN8s scores "
-                    "on a stride-8 grid, where FCN32s can only interpolate a stride-32 grid, which is the reason the "
-                    "FCN paper gives for its skip connections.")
+        text.append(f"Against {pair}, FCN8s gains more at boundaries than inside regions: fusing pool4 and pool3 "
+                    "gives it scores on a stride-8 grid where the coarser models interpolate a stride-16 or -32 grid, "
+                    "the reason the FCN paper gives for its skip connections.")
     else:
-        text.append("The boundary gain is not larger than the interior one here, so on this data the skip connections "
-                    "do not pay off mainly through finer boundaries.")
+        text.append(f"Against {pair}, FCN8s does not gain more at boundaries than inside regions, so on this data its "
+                    "skip connections do not pay off mainly through finer boundaries.")
 
-    reach = {name: r["epochs_to_90pct_of_best"] for name, r in table.items()}
-    text.append("Convergence: 90% of the best validation mIoU is reached after "
-                + ", ".join(f"{reach[n]} epoch{'s' if reach[n] != 1 else ''} ({n})" for n in table) + ".")
+    reach = {n: r["epochs_to_90pct_of_best"] for n, r in table.items() if n not in collapsed}
+    if reach:
+        text.append("Convergence: 90% of the best validation mIoU is reached after "
+                    + ", ".join(f"{reach[n]} epoch{'s' if reach[n] != 1 else ''} ({n})" for n in reach)
+                    + (f"; {', '.join(collapsed)} never left {'its' if len(collapsed) == 1 else 'their'} single class"
+                       if collapsed else "") + ".")
 
     if delta <= TIE:
         why = []
@@ -167,7 +197,7 @@ def discussion(table: dict[str, dict[str, Any]], runs: dict[str, Run]) -> str:
                        "meaning until the whole VGG16 has learned, whereas the FCN paper starts from ImageNet "
                        "features; FCN8s also adds them unweighted (as the seed prints it), so early noise in "
                        "pool3 enters the scores directly")
-        if db <= 0:
+        if r8["boundary_accuracy"] <= r32["boundary_accuracy"]:
             why.append("FCN8s is not more accurate at boundaries either, so the finer grid is not yet used")
         text.append("Why: " + ("; ".join(why) if why else "none of the checks above (run length, weights, "
                                                           "boundary accuracy) explains it") + ".")
