@@ -32,8 +32,6 @@ PALETTE = np.array(
 
 #: label of each 3-bit colour code 4R + 2G + B; code 4 (red) has no class -> Unknown
 CODE_TO_LABEL = np.array([6, 4, 3, 0, UNKNOWN, 2, 1, 5], dtype=np.uint8)
-#: codes that belong to no class
-OFF_PALETTE_CODES = (4,)
 
 
 def rgb_to_codes(rgb: np.ndarray) -> np.ndarray:
@@ -48,8 +46,9 @@ def rgb_to_labels(rgb: np.ndarray) -> np.ndarray:
 
 
 def count_off_palette(rgb: np.ndarray) -> int:
-    """Number of pixels whose colour code belongs to no class (they read as Unknown)."""
-    return int(np.isin(rgb_to_codes(rgb), OFF_PALETTE_CODES).sum())
+    """Pixels whose colour is none of the palette's exactly (``rgb_to_labels`` reads them by threshold)."""
+    packed = rgb.astype(np.int64) @ np.array([65536, 256, 1])
+    return int((~np.isin(packed, PALETTE.astype(np.int64) @ np.array([65536, 256, 1]))).sum())
 
 
 def labels_to_rgb(labels: np.ndarray) -> np.ndarray:

@@ -29,7 +29,7 @@ class RunConfig:
     """A training run. Defaults are the CPU demo; see ``PRESETS`` for the course settings."""
 
     model: str = "fcn8s"
-    data_dir: str = "data/synthetic"   # holds train/ and validation/
+    data_dir: str = "data/synthetic"
     run_dir: str = "runs/fcn8s"
     epochs: int = 12
     batch_size: int = 8
@@ -37,17 +37,17 @@ class RunConfig:
     weight_decay: float = 1e-4
     optimizer: str = "adamw"
     schedule: str = "onecycle"
-    image_size: int | None = 64        # resize to this square side; None keeps the files' size
-    train_limit: int | None = None     # use only the first N training pairs
-    val_limit: int | None = None       # use only the first N validation pairs (sample ids always kept)
-    augment: bool = True               # random flips and 90-degree rotations
-    class_weighting: str = "none"      # "inverse_sqrt" weights the loss by 1/sqrt(class frequency)
+    image_size: int | None = 64
+    train_limit: int | None = None
+    val_limit: int | None = None
+    augment: bool = True
+    class_weighting: str = "none"
     snapshot_epochs: list[int] = field(default_factory=lambda: [1, 6, 12])
     sample_ids: list[str] = field(default_factory=lambda: ["0008", "0097", "0107"])
-    weights: str = "none"              # "imagenet", a VGG16 state_dict path, or "none"
-    device: str = "auto"               # auto = cuda when available
-    precision: str = "auto"            # auto = bf16 autocast on CUDA, fp32 on the CPU
-    compile: bool = False              # torch.compile the model (CUDA)
+    weights: str = "none"
+    device: str = "auto"
+    precision: str = "auto"
+    compile: bool = False
     seed: int = 0
 
     def validate(self) -> "RunConfig":
@@ -106,6 +106,31 @@ class RunConfig:
         return cls.from_dict({**PRESETS[name], **overrides})
 
 
+#: what each parameter means (the CLI's --help)
+HELP = {
+    "model": "fcn32s, fcn16s or fcn8s",
+    "data_dir": "folder holding train/ and validation/ (NNNN_sat.jpg + NNNN_mask.png)",
+    "run_dir": "where the run is written (reused if finished with the same config, resumed if not)",
+    "epochs": "training epochs",
+    "batch_size": "images per training step",
+    "lr": "peak learning rate",
+    "weight_decay": "weight decay",
+    "optimizer": "adamw or sgd (momentum 0.9)",
+    "schedule": "onecycle, cosine or constant (per step)",
+    "image_size": "resize to this square side (a multiple of 32, >= 64); none keeps the files' size",
+    "train_limit": "use only the first N training pairs",
+    "val_limit": "use only the first N validation pairs (the sample ids are always kept)",
+    "augment": "random flips and 90-degree rotations",
+    "class_weighting": "none, or inverse_sqrt: weight the loss by 1/sqrt(class frequency)",
+    "snapshot_epochs": "epochs whose predicted masks of the sample ids are saved",
+    "sample_ids": "validation ids whose masks are saved",
+    "weights": "VGG16 backbone: imagenet (torchvision), the path of a VGG16 state_dict, or none",
+    "device": "auto (CUDA when present), cpu or cuda",
+    "precision": "auto (bf16 autocast on CUDA, fp32 on the CPU), fp32 or bf16",
+    "compile": "torch.compile the model (for CUDA; not part of a run's identity)",
+    "seed": "seed of initialisation, shuffling, augmentation and dropout",
+}
+
 #: ``demo``: minutes on a 2-core CPU with synthetic data. ``course``: the homework's settings.
 PRESETS: dict[str, dict[str, Any]] = {
     "demo": {},
@@ -152,12 +177,13 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
         hint = _hints()[f.name]
         flag = "--" + f.name.replace("_", "-")
         if hint is bool:
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None)
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=HELP[f.name])
         elif typing.get_origin(hint) is list:
             kind = typing.get_args(hint)[0]
-            parser.add_argument(flag, nargs="+", type=kind, default=None, metavar=f.name.upper())
+            parser.add_argument(flag, nargs="+", type=kind, default=None, metavar="N" if kind is int else "ID",
+                                help=HELP[f.name])
         else:
-            parser.add_argument(flag, type=_parser_for(hint), default=None, metavar=f.name.upper())
+            parser.add_argument(flag, type=_parser_for(hint), default=None, metavar=f.name.upper(), help=HELP[f.name])
 
 
 def _parser_for(hint: Any) -> typing.Callable[[str], Any]:

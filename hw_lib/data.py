@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .colors import PALETTE, rgb_to_labels
+from .colors import count_off_palette, rgb_to_labels
 from .errors import DataError
 from .transforms import normalize, random_dihedral
 
@@ -121,13 +121,6 @@ def read_mask_rgb(path: str | Path) -> np.ndarray:
         raise DataError(f"{path}: cannot read the mask: it is truncated or corrupt ({e})") from None
 
 
-def count_inexact(rgb: np.ndarray) -> int:
-    """Pixels whose colour is none of the palette's (they are read by the course threshold rule)."""
-    codes = rgb.astype(np.int32) @ np.array([65536, 256, 1])
-    palette = PALETTE.astype(np.int32) @ np.array([65536, 256, 1])
-    return int((~np.isin(codes, palette)).sum())
-
-
 def _resize(array: np.ndarray, size: int, resample: Image.Resampling) -> np.ndarray:
     if array.shape[0] == size and array.shape[1] == size:
         return array
@@ -155,7 +148,7 @@ def load_pair(pair: Pair, image_size: int | None = None) -> Sample:
             f"is {image.shape[1]}x{image.shape[0]}"
         )
     labels = rgb_to_labels(rgb)
-    off_palette = count_inexact(rgb)
+    off_palette = count_off_palette(rgb)
     if image_size is not None:
         image = _resize(image, image_size, Image.Resampling.BILINEAR)
         labels = _resize(labels, image_size, Image.Resampling.NEAREST)

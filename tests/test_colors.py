@@ -36,10 +36,12 @@ def test_palette_is_the_inverse_of_the_code_table():
         assert CODE_TO_LABEL[code] == label
 
 
-def test_red_pixels_are_counted_as_off_palette():
+def test_red_and_inexact_colours_are_counted_as_off_palette():
     rgb = np.zeros((4, 4, 3), dtype=np.uint8)
     rgb[0, :3] = (255, 0, 0)
-    assert count_off_palette(rgb) == 3
+    rgb[1, 0] = (254, 255, 0)  # nearly yellow
+    rgb[2, :] = PALETTE[:4]
+    assert count_off_palette(rgb) == 4
 
 
 def test_labels_out_of_range_are_refused():

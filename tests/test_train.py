@@ -153,3 +153,9 @@ def test_a_run_is_reused_where_the_same_data_lies_elsewhere_but_not_for_other_da
     assert "reused" in capsys.readouterr().out
     Image.new("RGB", (64, 64)).save(moved / "validation" / "0000_mask.png")  # other data, same names
     assert run_state(config, fingerprint(list(split_dirs(moved)))) == "replace"
+
+
+def test_every_parameter_is_explained():
+    from hw_lib.config import HELP
+
+    assert set(HELP) == set(RunConfig().to_dict())
