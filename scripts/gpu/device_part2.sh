@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Second GPU call (carry .gpu): unpack part 2, verify every file against the dataset's checksums,
+# Second GPU call (carry .gpu/part2.tar and .gpu/COMMIT): unpack part 2, verify every file against the dataset's checksums,
 # train FCN32s, FCN16s and FCN8s with the course preset (torch.compile on), and return the run
 # directories without checkpoints as $OUT/runs.tar.gz, with the training log.
 # MODELS and TRAIN_ARGS adjust it (a CPU rehearsal: MODELS=fcn8s TRAIN_ARGS="--device cpu --epochs 1
