@@ -11,6 +11,8 @@ from .errors import ConfigError
 from .runs import Run
 
 SCORED_NAMES = [CLASS_NAMES[c] for c in SCORED_CLASSES]
+#: the models the report compares, in its order
+REPORT_MODELS = ("fcn32s", "fcn16s", "fcn8s")
 #: mIoU differences within this margin are called a tie
 TIE = 0.005
 #: a model that gives one class to this share of the pixels has collapsed to it
@@ -120,7 +122,7 @@ def header_table(runs: dict[str, Run]) -> str:
     return markdown_table(header, rows)
 
 
-def load_runs(runs_dir: str | Path, models: tuple[str, ...] = ("fcn32s", "fcn16s", "fcn8s")) -> dict[str, Run]:
+def load_runs(runs_dir: str | Path, models: tuple[str, ...] = REPORT_MODELS) -> dict[str, Run]:
     """The finished run of each model under ``runs_dir``; a clear error for any that is missing."""
     runs = {name: Run.load(Path(runs_dir) / name) for name in models}
     unfinished = [str(run.path) for run in runs.values() if not run.finished]

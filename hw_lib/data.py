@@ -25,6 +25,7 @@ from .colors import count_off_palette, rgb_to_labels
 from .errors import DataError
 from .transforms import normalize, random_dihedral
 
+TRAIN, VALIDATION = "train", "validation"
 IMAGE_SUFFIX = "_sat.jpg"
 MASK_SUFFIX = "_mask.png"
 GREYSCALE_MODES = ("1", "L", "LA", "I", "I;16", "F")
@@ -86,10 +87,22 @@ def find_pairs(root: str | Path, require_masks: bool = True) -> list[Pair]:
     return [Pair(i, images[i], masks.get(i)) for i in sorted(images)]
 
 
-def fingerprint(folders: list[str | Path]) -> str:
-    """A short hash of the pairs' names and byte sizes: the same data wherever it lies on disk."""
+def split_dirs(data_dir: str | Path) -> tuple[Path, Path]:
+    """``data_dir/train`` and ``data_dir/validation``, which must exist."""
+    if not Path(data_dir).is_dir():
+        raise DataError(f"{data_dir}: data folder does not exist")
+    dirs = Path(data_dir) / TRAIN, Path(data_dir) / VALIDATION
+    for folder in dirs:
+        if not folder.is_dir():
+            raise DataError(f"{folder}: data folder does not exist (data_dir must hold {TRAIN}/ and {VALIDATION}/)")
+    return dirs
+
+
+def fingerprint(data_dir: str | Path) -> str:
+    """A short hash of the pairs' names and byte sizes in train/ and validation/: the same data
+    wherever it lies on disk."""
     digest = hashlib.sha256()
-    for folder in folders:
+    for folder in split_dirs(data_dir):
         for pair in find_pairs(folder):
             for path in (pair.image, pair.mask):
                 digest.update(f"{Path(folder).name}/{path.name}:{path.stat().st_size}\n".encode())

@@ -26,16 +26,15 @@ from papermill.exceptions import PapermillExecutionError
 
 from .cli import run_cli
 from .config import PRESETS, RunConfig
-from .data import fingerprint
+from .analysis import REPORT_MODELS
+from .data import fingerprint, split_dirs
 from .errors import ConfigError, HwLibError
 from .runs import run_state
 from .synth import is_synthetic, write_dataset
-from .train import split_dirs
 
 REPO = Path(__file__).resolve().parent.parent
 NOTEBOOKS = REPO / "notebooks"
 LATEX_TEMPLATE = NOTEBOOKS / "templates" / "hw_report.tex.j2"
-REPORT_MODELS = ("fcn32s", "fcn16s", "fcn8s")
 TEX_PACKAGES = "texlive-xetex texlive-fonts-recommended texlive-plain-generic pandoc"
 #: run parameters the pipeline sets itself
 PIPELINE_OWNED = {"model", "data_dir", "run_dir"}
@@ -104,7 +103,7 @@ def refuse_slow_training(preset: str, data: Path, runs_dir: Path, force: bool, o
     """The course preset on a machine without CUDA: only finished runs may be reused, nothing trained."""
     if preset != "course" or torch.cuda.is_available():
         return
-    data_fingerprint = fingerprint(list(split_dirs(data)))
+    data_fingerprint = fingerprint(data)
     todo = [model for model in REPORT_MODELS if run_state(
         RunConfig.from_parameters(preset, model=model, data_dir=str(data), run_dir=str(runs_dir / model), **overrides),
         data_fingerprint, force) != "finished"]

@@ -18,7 +18,7 @@ import numpy as np
 from PIL import Image
 
 from .colors import labels_to_rgb
-from .data import IMAGE_SUFFIX, MASK_SUFFIX
+from .data import IMAGE_SUFFIX, MASK_SUFFIX, TRAIN, VALIDATION
 
 #: file written at the top of a synthetic data folder; runs record their data as synthetic
 SYNTHETIC_MARKER = "SYNTHETIC.json"
@@ -102,7 +102,7 @@ def _paint(rng: np.random.Generator, regions: np.ndarray, labels: np.ndarray) ->
 
 def make_sample(seed: int, split: str, index: int, size: int = 128) -> tuple[np.ndarray, np.ndarray]:
     """One deterministic ``(image (H, W, 3) uint8, labels (H, W) uint8)`` pair."""
-    rng = np.random.default_rng([seed, 0 if split == "train" else 1, index])
+    rng = np.random.default_rng([seed, 0 if split == TRAIN else 1, index])
     regions, labels = _label_map(rng, size)
     return _paint(rng, regions, labels), labels
 
@@ -119,7 +119,7 @@ def validation_ids(count: int) -> list[int]:
 def write_dataset(out_dir: str | Path, n_train: int = 64, n_val: int = 24, size: int = 128, seed: int = 0) -> Path:
     """Write ``train/`` and ``validation/`` under ``out_dir`` (skips files already written)."""
     out_dir = Path(out_dir)
-    for split, ids in (("train", range(n_train)), ("validation", validation_ids(n_val))):
+    for split, ids in ((TRAIN, range(n_train)), (VALIDATION, validation_ids(n_val))):
         folder = out_dir / split
         folder.mkdir(parents=True, exist_ok=True)
         for index in ids:

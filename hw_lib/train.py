@@ -22,42 +22,27 @@ from .checkpoint import load_checkpoint, load_weights, save_checkpoint
 from .cli import run_cli
 from .colors import labels_to_rgb
 from .config import RunConfig, add_config_arguments, config_from_args
-from .data import Split, find_pairs, fingerprint, load_split
+from .data import Split, find_pairs, fingerprint, load_split, split_dirs
 from .engine import (EpochStats, NonFiniteLoss, Runtime, class_weights, evaluate, make_optimizer, make_scheduler,
                      seconds_to_text, train_one_epoch)
-from .errors import ConfigError, DataError, TrainingError
+from .errors import ConfigError, TrainingError
 from .metrics import BandAccuracy, Scores, band_accuracy, band_width, boundary_band
 from .models import FCN, build_model
 from .runs import CHECKPOINT, CONFIG, METRICS, MODEL, SUMMARY, Run, environment, open_run_dir, snapshot_path
 from .synth import is_synthetic
 
-TRAIN, VALIDATION = "train", "validation"
-
-
-def split_dirs(data_dir: str | Path) -> tuple[Path, Path]:
-    """``data_dir/train`` and ``data_dir/validation``, which must exist."""
-    if not Path(data_dir).is_dir():
-        raise DataError(f"{data_dir}: data folder does not exist")
-    dirs = Path(data_dir) / TRAIN, Path(data_dir) / VALIDATION
-    for folder in dirs:
-        if not folder.is_dir():
-            raise DataError(f"{folder}: data folder does not exist (data_dir must hold {TRAIN}/ and {VALIDATION}/)")
-    return dirs
-
-
 def load_data(config: RunConfig, log: Callable[[str], None] = print) -> tuple[Split, Split]:
     """The training split and the validation split (which always keeps the sample ids)."""
-    data_dir = Path(config.data_dir)
-    split_dirs(data_dir)
-    val_ids = [p.id for p in find_pairs(data_dir / VALIDATION)]
+    train_dir, val_dir = split_dirs(config.data_dir)
+    val_ids = [p.id for p in find_pairs(val_dir)]
     missing = [i for i in config.sample_ids if i not in val_ids]
     if missing:
-        raise ConfigError(f"sample_ids: {', '.join(missing)} not in {data_dir / VALIDATION}")
+        raise ConfigError(f"sample_ids: {', '.join(missing)} not in {val_dir}")
     if config.val_limit is not None:
         kept = val_ids[: config.val_limit]
         val_ids = kept + [i for i in config.sample_ids if i not in kept]
-    train = load_split(data_dir / TRAIN, config.image_size, limit=config.train_limit)
-    val = load_split(data_dir / VALIDATION, config.image_size, ids=val_ids)
+    train = load_split(train_dir, config.image_size, limit=config.train_limit)
+    val = load_split(val_dir, config.image_size, ids=val_ids)
     for split in (train, val):
         note = split.off_palette_note()
         if note:
@@ -135,7 +120,7 @@ def fit(config: RunConfig, force: bool = False, progress: bool = True, log: Call
     if not isinstance(force, bool):
         raise ConfigError(f"force: expected bool, got {force!r} ({type(force).__name__})")
     run_dir = Path(config.run_dir)
-    data_fingerprint = fingerprint(list(split_dirs(config.data_dir)))
+    data_fingerprint = fingerprint(config.data_dir)
     state = open_run_dir(config, data_fingerprint, force)
     if state == "finished":
         log(f"{run_dir}: a finished run with the same config exists; reused (force=True retrains)")

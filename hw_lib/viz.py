@@ -10,7 +10,7 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
 from .colors import CLASS_NAMES, PALETTE, labels_to_rgb, rgb_to_labels
-from .data import IMAGE_SUFFIX, MASK_SUFFIX, read_image, read_mask_rgb
+from .data import IMAGE_SUFFIX, MASK_SUFFIX, VALIDATION, read_image, read_mask_rgb
 from .errors import DataError
 from .runs import Run
 
@@ -30,7 +30,7 @@ def mask_table(run: Run, data_dir: str | Path, epochs: list[int] | None = None, 
     """Rows: sample images; columns: satellite image, ground truth, prediction at each snapshot epoch."""
     epochs = epochs or run.config["snapshot_epochs"]
     sample_ids = sample_ids or run.config["sample_ids"]
-    folder = Path(data_dir) / "validation"
+    folder = Path(data_dir) / VALIDATION
     cols = 2 + len(epochs)
     fig, axes = plt.subplots(len(sample_ids), cols, figsize=(2.3 * cols, 2.3 * len(sample_ids) + 0.8), squeeze=False)
     for row, sample_id in enumerate(sample_ids):

@@ -18,7 +18,7 @@ from hw_lib.config import RunConfig
 from hw_lib.errors import ConfigError, DataError, TrainingError
 from hw_lib.data import fingerprint
 from hw_lib.runs import Run, run_state
-from hw_lib.train import fit, split_dirs
+from hw_lib.train import fit
 
 from .helpers import REPO, tiny_config
 
@@ -148,11 +148,11 @@ def test_a_run_is_reused_where_the_same_data_lies_elsewhere_but_not_for_other_da
     moved = tmp_path / "moved"
     shutil.copytree(synth_dir, moved)
     config = dataclasses.replace(RunConfig(**reference_run.config), data_dir=str(moved), compile=True)
-    assert run_state(config, fingerprint(list(split_dirs(moved)))) == "finished"
+    assert run_state(config, fingerprint(moved)) == "finished"
     fit(config, progress=False)
     assert "reused" in capsys.readouterr().out
     Image.new("RGB", (64, 64)).save(moved / "validation" / "0000_mask.png")  # other data, same names
-    assert run_state(config, fingerprint(list(split_dirs(moved)))) == "replace"
+    assert run_state(config, fingerprint(moved)) == "replace"
 
 
 def test_every_parameter_is_explained():

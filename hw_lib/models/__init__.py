@@ -1,7 +1,6 @@
 """FCN32s, FCN16s and FCN8s on torchvision's VGG16, by name."""
 from __future__ import annotations
 
-from torch import nn
 
 from .backbone import IMAGENET, SCRATCH, describe_weights, vgg16_features
 from .base import MIN_SIDE, NUM_CLASSES, STRIDE, FCN, check_input_size
