@@ -6,22 +6,22 @@ from typing import Any
 
 import numpy as np
 
+from . import bootstrap
 from .colors import CLASS_NAMES, SCORED_CLASSES
 from .errors import ConfigError
+from .metrics import FinalScores
 from .runs import Run
 
 SCORED_NAMES = [CLASS_NAMES[c] for c in SCORED_CLASSES]
 #: the models the report compares, in its order
 REPORT_MODELS = ("fcn32s", "fcn16s", "fcn8s")
-#: mIoU differences within this margin are called a tie
-TIE = 0.005
 #: a model that gives one class to this share of the pixels has collapsed to it
 COLLAPSED = 0.98
 
 
 def epochs_to_reach(run: Run, fraction: float = 0.9) -> int | None:
-    """First epoch whose validation mIoU reaches ``fraction`` of the run's best."""
-    best = run.summary["best_miou"]
+    """First epoch whose validation mIoU (at the training size) reaches ``fraction`` of the run's best."""
+    best = run.summary["best_miou_at_train_px"]
     for row in run.history:
         if row["miou"] is not None and best is not None and row["miou"] >= fraction * best:
             return row["epoch"]
@@ -42,27 +42,53 @@ def still_improving(run: Run, window: int = 3) -> bool:
     return len(values) > window and max(values[-window:]) > max(values[:-window])
 
 
-def results(runs: dict[str, Run]) -> dict[str, dict[str, Any]]:
-    """Per model: what ran (data, weights, recipe, device) and what it scored (``report/results.json``)."""
+def model_results(run: Run, final: FinalScores) -> dict[str, Any]:
+    """What one run used (data, weights, recipe, device) and what it scored."""
+    s, c = run.summary, run.config
+    interval = bootstrap.miou_interval(final.per_image)
+    return {
+        "data_source": s["data_source"], "data_dir": run.provenance["data_dir"], "weights": s["weights"],
+        "train_pairs": run.provenance["train_pairs"], "val_pairs": run.provenance["val_pairs"],
+        "train_px": s["train_px"], "epochs": s["epochs"],
+        "recipe": {k: c[k] for k in ("optimizer", "lr", "weight_decay", "schedule", "batch_size", "augment",
+                                      "class_weighting", "seed")},
+        "scored_at_px": s["scored_at_px"], "final_miou": s["final_miou"], "miou_ci95": interval.to_list(),
+        "per_class_iou": s["final_iou"], "pixel_accuracy": s["final_pixel_accuracy"],
+        "boundary_accuracy": s["boundary_accuracy"], "interior_accuracy": s["interior_accuracy"],
+        "band_width_px": s["band_width_px"], "final_miou_at_train_px": s["final_miou_at_train_px"],
+        "best_miou_at_train_px": s["best_miou_at_train_px"], "best_epoch": s["best_epoch"],
+        "epochs_to_90pct_of_best": epochs_to_reach(run),
+        "dominant_prediction": dict(zip(("class", "share"), dominant_prediction(run))),
+        "device": s["device"], "precision": s["precision"],
+        "train_images_per_second": s["train_images_per_second"], "wall_seconds": s["wall_seconds"],
+        "git_commit": run.provenance["git_commit"],
+    }
+
+
+def comparisons(finals: dict[str, FinalScores]) -> dict[str, dict[str, Any]]:
+    """Paired bootstrap differences of the finer models against FCN32s, on the same validation images."""
     out = {}
-    for name, run in runs.items():
-        s, c, last = run.summary, run.config, run.history[-1]
-        out[name] = {
-            "data_source": s["data_source"], "data_dir": run.provenance["data_dir"], "weights": s["weights"],
-            "train_pairs": run.provenance["train_pairs"], "val_pairs": run.provenance["val_pairs"],
-            "image_size": run.provenance["image_size"], "epochs": s["epochs"],
-            "recipe": {k: c[k] for k in ("optimizer", "lr", "weight_decay", "schedule", "batch_size", "augment",
-                                          "class_weighting", "seed")},
-            "final_miou": s["final_miou"], "best_miou": s["best_miou"], "best_epoch": s["best_epoch"],
-            "per_class_iou": s["final_iou"], "pixel_accuracy": s["final_pixel_accuracy"],
-            "boundary_accuracy": last["boundary_accuracy"], "interior_accuracy": last["interior_accuracy"],
-            "band_width_px": s["band_width_px"], "epochs_to_90pct_of_best": epochs_to_reach(run),
-            "dominant_prediction": dict(zip(("class", "share"), dominant_prediction(run))),
-            "device": s["device"], "precision": s["precision"],
-            "train_images_per_second": s["train_images_per_second"], "wall_seconds": s["wall_seconds"],
-            "git_commit": run.provenance["git_commit"],
-        }
+    for name in ("fcn8s", "fcn16s"):
+        if name not in finals or "fcn32s" not in finals:
+            continue
+        if finals[name].ids != finals["fcn32s"].ids:
+            raise ConfigError(f"{name} and fcn32s were scored on different validation images; retrain on the same data")
+        diff = bootstrap.paired_difference(finals[name].per_image, finals["fcn32s"].per_image)
+        out[f"{name} - fcn32s"] = {"delta": round(diff.value, 6), "ci95": diff.to_list(),
+                                   "excludes_zero": diff.excludes_zero}
     return out
+
+
+def results(runs: dict[str, Run]) -> dict[str, Any]:
+    """``results.json``: per model what ran and what it scored, the paired comparisons, the bootstrap's settings."""
+    finals = {name: run.final_scores() for name, run in runs.items()}
+    return {
+        "models": {name: model_results(run, finals[name]) for name, run in runs.items()},
+        "comparisons": comparisons(finals),
+        "bootstrap": {"resamples": bootstrap.RESAMPLES, "seed": bootstrap.SEED, "level": bootstrap.LEVEL,
+                      "unit": "validation image", "interval": "percentile",
+                      "statistic": "course mIoU of the pooled confusion matrix of each resample"},
+    }
 
 
 def fmt(value: float | None, digits: int = 3) -> str:
@@ -74,17 +100,32 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
 
 
-def miou_table(table: dict[str, dict[str, Any]]) -> str:
-    """Final and best mIoU, pixel accuracy, boundary/interior accuracy, one row per model."""
-    header = ["model", "final mIoU", "best mIoU (epoch)", "pixel accuracy", "boundary accuracy", "interior accuracy"]
-    rows = [[name, fmt(r["final_miou"]), f"{fmt(r['best_miou'])} ({r['best_epoch']})", fmt(r["pixel_accuracy"]),
-             fmt(r["boundary_accuracy"]), fmt(r["interior_accuracy"])] for name, r in table.items()]
+def ci_text(interval: list[float]) -> str:
+    return f"[{interval[0]:.3f}, {interval[1]:.3f}]"
+
+
+def miou_table(models: dict[str, dict[str, Any]]) -> str:
+    """Final mIoU at the masks' size with its interval, the per-epoch figures at the training size, accuracies."""
+    first = next(iter(models.values()))
+    scored, train = first["scored_at_px"], first["train_px"]
+    header = ["model", f"mIoU at {scored} px", "95% CI", f"at {train} px: final", "best (epoch)", "pixel accuracy",
+              "boundary accuracy", "interior accuracy"]
+    rows = [[name, fmt(r["final_miou"]), ci_text(r["miou_ci95"]), fmt(r["final_miou_at_train_px"]),
+             f"{fmt(r['best_miou_at_train_px'])} ({r['best_epoch']})", fmt(r["pixel_accuracy"]),
+             fmt(r["boundary_accuracy"]), fmt(r["interior_accuracy"])] for name, r in models.items()]
     return markdown_table(header, rows)
 
 
-def class_iou_table(table: dict[str, dict[str, Any]]) -> str:
+def comparison_table(table: dict[str, Any]) -> str:
+    """The paired differences with their intervals."""
+    rows = [[pair, f"{c['delta']:+.3f}", ci_text(c["ci95"]), "yes" if c["excludes_zero"] else "no"]
+            for pair, c in table["comparisons"].items()]
+    return markdown_table(["difference of mIoU", "value", "95% CI (paired bootstrap)", "interval excludes 0"], rows)
+
+
+def class_iou_table(models: dict[str, dict[str, Any]]) -> str:
     """Final per-class IoU, one row per model."""
-    rows = [[name] + [fmt(r["per_class_iou"][c]) for c in SCORED_NAMES] for name, r in table.items()]
+    rows = [[name] + [fmt(r["per_class_iou"][c]) for c in SCORED_NAMES] for name, r in models.items()]
     return markdown_table(["model"] + SCORED_NAMES, rows)
 
 
@@ -106,8 +147,20 @@ def report_header(runs: dict[str, Run]) -> str:
     backbone = ("**Backbone weights: none**: every VGG16 here is trained from scratch (ImageNet weights could not "
                 "be used), unlike the seed, which starts from ImageNet." if scratch
                 else "**Backbone weights:** " + "; ".join(weights) + ".")
+    summaries = [r.summary for r in runs.values()]
+    train, scored = sorted({s["train_px"] for s in summaries}), sorted({s["scored_at_px"] for s in summaries})
+    if train == scored:
+        size = f"**Resolution:** trained and scored at {', '.join(map(str, scored))} px."
+    else:
+        size = (f"**Resolution:** trained at {', '.join(map(str, train))} px (the images resized), scored at "
+                f"{', '.join(map(str, scored))} px, the masks' own size: predictions upsampled to it, exactly as "
+                "`python -m hw_lib.predict` + `python -m hw_lib.evaluate` score them. Per-epoch curves are at the "
+                "training size.")
     devices = sorted({r.provenance["device"] for r in runs.values()})
-    return "\n\n".join([data, backbone, f"**Device:** {', '.join(devices)}. Per model:"])
+    minutes = sum(s["wall_seconds"] for s in summaries) / 60
+    device = (f"**Device:** {', '.join(devices)}; {minutes:.1f} minutes of training and validation for the "
+              f"{len(runs)} models. Per model:")
+    return "\n\n".join([data, backbone, size, device])
 
 
 def header_table(runs: dict[str, Run]) -> str:
@@ -115,7 +168,7 @@ def header_table(runs: dict[str, Run]) -> str:
     rows = []
     for name, run in runs.items():
         p, s = run.provenance, run.summary
-        rows.append([name, f"{p['data_source']}, {p['train_pairs']}/{p['val_pairs']} pairs, {p['image_size']} px",
+        rows.append([name, f"{p['data_source']}, {p['train_pairs']}/{p['val_pairs']} pairs, trained at {p['image_size']} px",
                      p["weights"].split(":")[0], p["precision"], str(s["epochs"]),
                      f"{s['wall_seconds']:.0f} s", f"{s['train_images_per_second']:.1f}", p["git_commit"][:12]])
     header = ["model", "data (train/val)", "weights", "precision", "epochs", "wall time", "train img/s", "commit"]
@@ -136,27 +189,41 @@ def _band_gain(finer: dict[str, Any], coarser: dict[str, Any]) -> tuple[float, f
             finer["interior_accuracy"] - coarser["interior_accuracy"])
 
 
-def discussion(table: dict[str, dict[str, Any]], runs: dict[str, Run]) -> str:
-    """The section-5 discussion, every claim computed from ``table`` (see :func:`results`)."""
-    r32, r16, r8 = table["fcn32s"], table["fcn16s"], table["fcn8s"]
-    delta = r8["final_miou"] - r32["final_miou"]
-    text = []
-    if delta > TIE:
-        text.append(f"**FCN8s beats FCN32s** on this validation set: final mIoU {fmt(r8['final_miou'])} against "
-                    f"{fmt(r32['final_miou'])} ({delta:+.3f}).")
-    elif delta < -TIE:
-        text.append(f"**FCN8s does not beat FCN32s** on this data: final mIoU {fmt(r8['final_miou'])} against "
-                    f"{fmt(r32['final_miou'])} ({delta:+.3f}).")
-    else:
-        text.append(f"**FCN8s and FCN32s tie** on this data: final mIoU {fmt(r8['final_miou'])} against "
-                    f"{fmt(r32['final_miou'])} ({delta:+.3f}, within {TIE}).")
+def _verdict(table: dict[str, Any]) -> tuple[bool, str]:
+    """Whether FCN8s beats FCN32s (the paired interval excludes 0 and the difference is positive), in words."""
+    models, comparison = table["models"], table["comparisons"]["fcn8s - fcn32s"]
+    r32, r8 = models["fcn32s"], models["fcn8s"]
+    delta, ci = comparison["delta"], ci_text(comparison["ci95"])
+    figures = (f"mIoU {fmt(r8['final_miou'])} against {fmt(r32['final_miou'])} at {r8['scored_at_px']} px "
+               f"({delta:+.3f}; 95% paired bootstrap interval over the {r8['val_pairs']} validation images: {ci})")
+    if comparison["excludes_zero"] and delta > 0:
+        return True, (f"**FCN8s beats FCN32s** on this validation set: {figures}. The interval excludes 0, so the "
+                      "difference is real on these images, not an accident of which images were drawn.")
+    if comparison["excludes_zero"]:
+        return False, (f"**FCN8s does not beat FCN32s**: FCN32s is better on this validation set, {figures}. The "
+                       "interval excludes 0, so FCN32s's lead is real on these images.")
+    return False, (f"**FCN8s and FCN32s cannot be told apart** on this validation set: {figures}. The interval "
+                   "includes 0, so the difference is not shown to be real.")
 
-    collapsed = {n: r["dominant_prediction"] for n, r in table.items() if r["dominant_prediction"]["share"] >= COLLAPSED}
+
+def discussion(table: dict[str, Any], runs: dict[str, Run]) -> str:
+    """The section-5 discussion, every claim computed from ``table`` (see :func:`results`)."""
+    models = table["models"]
+    r32, r16, r8 = models["fcn32s"], models["fcn16s"], models["fcn8s"]
+    wins, verdict = _verdict(table)
+    text = [verdict]
+    c16 = table["comparisons"].get("fcn16s - fcn32s")
+    if c16:
+        real = ("the interval excludes 0, so it is real" if c16["excludes_zero"]
+                else "the interval includes 0, so it is not shown to be real")
+        text.append(f"FCN16s (the pool4 skip only) against FCN32s: {c16['delta']:+.3f}, 95% interval "
+                    f"{ci_text(c16['ci95'])}; {real}.")
+
+    collapsed = {n: r["dominant_prediction"] for n, r in models.items() if r["dominant_prediction"]["share"] >= COLLAPSED}
     for name, top in collapsed.items():
         scratch = (f" (from scratch, {name}'s only path to the scores runs through all of VGG16 and fc6/fc7)"
-                   if table[name]["weights"].startswith("none") else "")
-        text.append(f"{name} predicts {top['class']} for {top['share']:.1%} of the validation pixels at the last "
-                    f"epoch: it has not learned to tell the classes apart{scratch}, so its IoU is near 0 for every "
+                   if models[name]["weights"].startswith("none") else "")
+        text.append(f"{name} predicts {top['class']} for {top['share']:.1%} of the validation pixels at the end: it has not learned to tell the classes apart{scratch}, so its IoU is near 0 for every "
                     "other class.")
 
     gains = {c: r8["per_class_iou"][c] - r32["per_class_iou"][c] for c in SCORED_NAMES
@@ -183,14 +250,14 @@ def discussion(table: dict[str, dict[str, Any]], runs: dict[str, Run]) -> str:
         text.append(f"Against {pair}, FCN8s does not gain more at boundaries than inside regions, so on this data its "
                     "skip connections do not pay off mainly through finer boundaries.")
 
-    reach = {n: r["epochs_to_90pct_of_best"] for n, r in table.items() if n not in collapsed}
+    reach = {n: r["epochs_to_90pct_of_best"] for n, r in models.items() if n not in collapsed}
     if reach:
-        text.append("Convergence: 90% of the best validation mIoU is reached after "
+        text.append(f"Convergence: 90% of the best validation mIoU (at {r8['train_px']} px, per epoch) is reached after "
                     + ", ".join(f"{reach[n]} epoch{'s' if reach[n] != 1 else ''} ({n})" for n in reach)
                     + (f"; {', '.join(collapsed)} never left {'its' if len(collapsed) == 1 else 'their'} single class"
                        if collapsed else "") + ".")
 
-    if delta <= TIE:
+    if not wins:
         why = []
         if still_improving(runs["fcn8s"]):
             why.append("FCN8s was still improving over its last epochs, so the run is likely too short for it")

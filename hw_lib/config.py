@@ -42,7 +42,7 @@ class RunConfig:
     val_limit: int | None = None
     augment: bool = True
     class_weighting: str = "none"
-    snapshot_epochs: list[int] = field(default_factory=lambda: [1, 6, 12])
+    snapshot_epochs: list[int] | None = None
     sample_ids: list[str] = field(default_factory=lambda: ["0008", "0097", "0107"])
     weights: str = "none"
     device: str = "auto"
@@ -51,7 +51,10 @@ class RunConfig:
     seed: int = 0
 
     def validate(self) -> "RunConfig":
-        """Raise :class:`ConfigError` naming the first parameter of a wrong type or value."""
+        """This config, checked and with derived values filled in (``snapshot_epochs``).
+
+        Raises :class:`ConfigError` naming the first parameter of a wrong type or value.
+        """
         for f in dataclasses.fields(self):
             _check_type(f.name, getattr(self, f.name), _hints()[f.name])
         _check_choice("model", self.model, MODELS)
@@ -69,9 +72,13 @@ class RunConfig:
         if self.image_size is not None and (self.image_size % STRIDE or self.image_size < MIN_SIDE):
             raise ConfigError(f"image_size: {self.image_size} does not work; use a multiple of {STRIDE} "
                               f">= {MIN_SIDE} (64, 96, 128, ..., 512) or None")
+        if self.snapshot_epochs is None:
+            return dataclasses.replace(self, snapshot_epochs=default_snapshot_epochs(self.epochs))
         bad = [e for e in self.snapshot_epochs if not 1 <= e <= self.epochs]
         if bad:
             raise ConfigError(f"snapshot_epochs: {bad} outside 1..{self.epochs} (epochs={self.epochs})")
+        if not self.snapshot_epochs:
+            raise ConfigError("snapshot_epochs: empty; give at least one epoch, or None for the first, middle and last")
         return self
 
     def to_dict(self) -> dict[str, Any]:
@@ -86,8 +93,12 @@ class RunConfig:
         return {k: v for k, v in self.to_dict().items() if k not in EXECUTION_DETAILS}
 
     @classmethod
+    def field_names(cls) -> list[str]:
+        return [f.name for f in dataclasses.fields(cls)]
+
+    @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "RunConfig":
-        unknown = sorted(set(values) - {f.name for f in dataclasses.fields(cls)})
+        unknown = sorted(set(values) - set(cls.field_names()))
         if unknown:
             raise ConfigError(f"unknown parameter(s): {', '.join(unknown)}")
         return cls(**values)
@@ -99,7 +110,7 @@ class RunConfig:
 
     @classmethod
     def preset(cls, name: str, **overrides: Any) -> "RunConfig":
-        """A config from a preset (``demo`` or ``course``) with ``overrides`` on top."""
+        """A config from a preset (``demo``, ``laptop`` or ``course``) with ``overrides`` on top."""
         if not isinstance(name, str):
             raise ConfigError(f"preset: expected str, got {name!r} ({type(name).__name__})")
         _check_choice("preset", name, PRESETS)
@@ -122,7 +133,7 @@ HELP = {
     "val_limit": "use only the first N validation pairs (the sample ids are always kept)",
     "augment": "random flips and 90-degree rotations",
     "class_weighting": "none, or inverse_sqrt: weight the loss by 1/sqrt(class frequency)",
-    "snapshot_epochs": "epochs whose predicted masks of the sample ids are saved",
+    "snapshot_epochs": "epochs whose predicted masks of the sample ids are saved (default: first, middle, last)",
     "sample_ids": "validation ids whose masks are saved",
     "weights": "VGG16 backbone: imagenet (torchvision), the path of a VGG16 state_dict, or none",
     "device": "auto (CUDA when present), cpu or cuda",
@@ -131,12 +142,18 @@ HELP = {
     "seed": "seed of initialisation, shuffling, augmentation and dropout",
 }
 
-#: ``demo``: minutes on a 2-core CPU with synthetic data. ``course``: the homework's settings.
+#: ``demo``: minutes on a 2-core CPU with synthetic data (the defaults). ``laptop``: the real data on
+#: a 2-core CPU within an hour for the three models. ``course``: the homework's settings (a GPU job).
 PRESETS: dict[str, dict[str, Any]] = {
     "demo": {},
-    "course": {"epochs": 20, "image_size": 512, "batch_size": 16, "snapshot_epochs": [1, 10, 20],
-               "data_dir": "../shared/dlcv_p2_data"},
+    "laptop": {"epochs": 5, "image_size": 64, "batch_size": 8, "data_dir": "../shared/dlcv_p2_data"},
+    "course": {"epochs": 20, "image_size": 512, "batch_size": 16, "data_dir": "../shared/dlcv_p2_data"},
 }
+
+
+def default_snapshot_epochs(epochs: int) -> list[int]:
+    """The first, middle and last epoch (fewer when they coincide): 12 -> [1, 6, 12], 1 -> [1]."""
+    return sorted({1, (epochs + 1) // 2, epochs})
 
 
 def _hints() -> dict[str, Any]:
@@ -178,12 +195,20 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
         flag = "--" + f.name.replace("_", "-")
         if hint is bool:
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=HELP[f.name])
-        elif typing.get_origin(hint) is list:
-            kind = typing.get_args(hint)[0]
+        elif typing.get_origin(_without_none(hint)) is list:
+            kind = typing.get_args(_without_none(hint))[0]
             parser.add_argument(flag, nargs="+", type=kind, default=None, metavar="N" if kind is int else "ID",
                                 help=HELP[f.name])
         else:
             parser.add_argument(flag, type=_parser_for(hint), default=None, metavar=f.name.upper(), help=HELP[f.name])
+
+
+def _without_none(hint: Any) -> Any:
+    """``X`` of ``X | None``; other hints unchanged."""
+    args = typing.get_args(hint)
+    if type(None) in args and len(args) == 2:
+        return next(a for a in args if a is not type(None))
+    return hint
 
 
 def _parser_for(hint: Any) -> typing.Callable[[str], Any]:

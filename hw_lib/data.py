@@ -137,7 +137,16 @@ def read_mask_rgb(path: str | Path) -> np.ndarray:
 def _resize(array: np.ndarray, size: int, resample: Image.Resampling) -> np.ndarray:
     if array.shape[0] == size and array.shape[1] == size:
         return array
-    return np.asarray(Image.fromarray(array).resize((size, size), resample))
+    return np.array(Image.fromarray(array).resize((size, size), resample))
+
+
+def resize_image(image: np.ndarray, size: int) -> np.ndarray:
+    """An ``(H, W, 3)`` uint8 image resized to ``size`` square (PIL bilinear, antialiased when shrinking).
+
+    Training, validation and ``predict`` all resize through here, so a model sees at test time
+    exactly the kind of input it was trained on.
+    """
+    return _resize(image, size, Image.Resampling.BILINEAR)
 
 
 @dataclass
@@ -163,7 +172,7 @@ def load_pair(pair: Pair, image_size: int | None = None) -> Sample:
     labels = rgb_to_labels(rgb)
     off_palette = count_off_palette(rgb)
     if image_size is not None:
-        image = _resize(image, image_size, Image.Resampling.BILINEAR)
+        image = resize_image(image, image_size)
         labels = _resize(labels, image_size, Image.Resampling.NEAREST)
     return Sample(image, labels, off_palette)
 

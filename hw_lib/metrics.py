@@ -10,12 +10,15 @@ validation split every class is present, so both agree.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from . import atomic
 from .colors import CLASS_NAMES, NUM_CLASSES, SCORED_CLASSES
 
 
@@ -54,21 +57,45 @@ class ConfusionMatrix:
         self.mat.zero_()
 
     def compute(self) -> Scores:
-        mat = self.mat.double().cpu().numpy()
-        tp = np.diag(mat)
-        union = mat.sum(0) + mat.sum(1) - tp
-        with np.errstate(invalid="ignore", divide="ignore"):
-            iou = tp / union
-        scored = iou[list(SCORED_CLASSES)]
-        miou = float(np.nanmean(scored)) if not np.isnan(scored).all() else float("nan")
-        total = mat.sum()
-        accuracy = float(tp.sum() / total) if total else float("nan")
-        return Scores(tuple(float(v) for v in iou), miou, accuracy)
+        return scores_from_matrix(self.mat.cpu().numpy())
 
     def __str__(self) -> str:
         scores = self.compute()
         names = " ".join(f"{CLASS_NAMES[c][:5]}={scores.iou[c]:.3f}" for c in SCORED_CLASSES)
         return f"mIoU {scores.miou:.4f}  pixel acc {scores.pixel_accuracy:.4f}  {names}"
+
+
+def iou_from_matrices(mats: np.ndarray) -> np.ndarray:
+    """Per-class IoU of confusion matrices ``(..., C, C)`` -> ``(..., C)``, NaN where 0/0."""
+    mats = np.asarray(mats, dtype=np.float64)
+    tp = np.diagonal(mats, axis1=-2, axis2=-1)
+    union = mats.sum(-2) + mats.sum(-1) - tp
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return tp / union
+
+
+def course_miou(mats: np.ndarray) -> np.ndarray:
+    """The course mIoU of confusion matrices ``(..., C, C)``: the mean IoU of classes 0-5, NaN ones left out."""
+    scored = iou_from_matrices(mats)[..., list(SCORED_CLASSES)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows stay NaN
+        return np.nanmean(scored, axis=-1)
+
+
+def scores_from_matrix(mat: np.ndarray) -> Scores:
+    """:class:`Scores` of one ``(C, C)`` confusion matrix (``mat[t, p]``)."""
+    mat = np.asarray(mat, dtype=np.float64)
+    total = mat.sum()
+    accuracy = float(np.trace(mat) / total) if total else float("nan")
+    return Scores(tuple(float(v) for v in iou_from_matrices(mat)), float(course_miou(mat)), accuracy)
+
+
+def per_image_confusion(target: torch.Tensor, pred: torch.Tensor, num_classes: int = NUM_CLASSES) -> torch.Tensor:
+    """``(N, C, C)`` int64 confusion matrices, one per image of label maps ``(N, H, W)``, on their device."""
+    n = target.shape[0]
+    image = torch.arange(n, device=target.device).view(n, *([1] * (target.dim() - 1)))
+    index = (image * num_classes + target.long()) * num_classes + pred.long()
+    return torch.bincount(index.reshape(-1), minlength=n * num_classes**2).reshape(n, num_classes, num_classes)
 
 
 def boundary_band(labels: torch.Tensor, width: int) -> torch.Tensor:
@@ -104,3 +131,28 @@ def band_accuracy(pred: torch.Tensor, target: torch.Tensor, band: torch.Tensor) 
         return float(hits.sum()) / n if n else float("nan")
 
     return BandAccuracy(ratio(correct & band, n_band), ratio(correct & ~band, n_interior), n_band / band.numel())
+
+
+@dataclass(frozen=True)
+class FinalScores:
+    """Per-image confusion matrices ``(N, C, C)`` at ``side`` px and the boundary-band accuracy there."""
+
+    ids: list[str]
+    per_image: np.ndarray
+    side: int
+    band: BandAccuracy
+
+    @property
+    def scores(self) -> Scores:
+        """The course scores of the whole split (its pooled matrix)."""
+        return scores_from_matrix(self.per_image.sum(0))
+
+    def save(self, path: str | Path) -> None:
+        with atomic.atomic_path(path) as tmp, open(tmp, "wb") as f:
+            np.savez(f, ids=np.array(self.ids), per_image=self.per_image, side=self.side,
+                     band=np.array([self.band.boundary, self.band.interior, self.band.boundary_fraction]))
+
+    @classmethod
+    def load(cls, path: str | Path) -> "FinalScores":
+        with np.load(path) as f:
+            return cls([str(i) for i in f["ids"]], f["per_image"], int(f["side"]), BandAccuracy(*map(float, f["band"])))

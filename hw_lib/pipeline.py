@@ -1,17 +1,25 @@
 """The whole report in one command (what ``./run_all.sh`` runs): ``python -m hw_lib.pipeline``.
 
-1. data: ``--data-dir`` (holding train/ and validation/), else synthetic demo data it generates;
-2. ``notebooks/train.ipynb`` once per model (FCN32s, FCN16s, FCN8s), executed with papermill
-   into the report folder; finished identical runs are reused;
-3. ``notebooks/report.ipynb``, which reads the run directories and writes ``results.json``;
-4. ``report.html`` (one self-contained file) and ``report.pdf`` (nbconvert, XeLaTeX).
+1. the preset: ``demo`` without data (synthetic, CPU minutes), ``laptop`` with real data and no
+   CUDA GPU, ``course`` with real data and a GPU (``auto``, the default, picks and says so);
+2. every run parameter is checked before anything runs or is written;
+3. data: ``--data-dir`` (holding train/ and validation/), else synthetic demo data it generates;
+4. ``notebooks/train.ipynb`` once per model (FCN32s, FCN16s, FCN8s), executed with papermill;
+   finished identical runs (``runs/<preset>-<source>/<model>``) are reused;
+5. ``notebooks/report.ipynb``, which reads the run directories and writes ``results.json``;
+6. ``report.html`` (one self-contained file that needs no network) and ``report.pdf``.
 
-It stops at the first failing notebook and names it.
+Everything lands in ``report/<preset>-<source>/`` (``demo-synthetic``, ``laptop-real``,
+``course-real``), so a demo never overwrites a real-data report. A notebook is executed into a
+temporary file that replaces the previous copy only on success; a failure stops the pipeline,
+keeps the failed copy beside it (``<name>.failed.ipynb``) and names it. Paths in what is written
+are relative to the repository (or as given), never the machine's absolute ones.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 import time
@@ -21,10 +29,12 @@ from typing import Any
 import nbformat
 import papermill
 import torch
-from nbconvert import HTMLExporter, PDFExporter
+from nbconvert import PDFExporter
 from papermill.exceptions import PapermillExecutionError
 
+from . import atomic
 from .cli import run_cli
+from .html_export import export_html
 from .config import PRESETS, RunConfig
 from .analysis import REPORT_MODELS
 from .data import fingerprint, split_dirs
@@ -44,24 +54,42 @@ class NotebookError(HwLibError):
     """A notebook failed to execute or export."""
 
 
+def display_path(path: str | Path) -> str:
+    """``path`` as a reader can use it: relative to the repository when it lies in or beside it
+    (``data/synthetic``, ``../shared/dlcv_p2_data``), else as given."""
+    resolved = Path(path).expanduser().resolve()
+    if resolved.is_relative_to(REPO.parent):
+        return os.path.relpath(resolved, REPO)
+    return str(path)
+
+
 def execute(notebook: Path, output: Path, parameters: dict[str, Any]) -> None:
-    """Run ``notebook`` with papermill into ``output``, streaming its output; a failure names the notebook."""
-    print(f"== {notebook.relative_to(REPO)} -> {output} {parameters.get('model', '')}", flush=True)
+    """Run ``notebook`` with papermill into ``output``, streaming its output.
+
+    The notebook runs into a temporary file that replaces ``output`` only on success; on failure
+    it is kept as ``<name>.failed.ipynb`` and the error names it.
+    """
+    print(f"== {display_path(notebook)} -> {display_path(output)} {parameters.get('model', '')}", flush=True)
+    running = output.with_name(f".{output.stem}.running.ipynb")
+    failed = output.with_name(f"{output.stem}.failed.ipynb")
     try:
-        papermill.execute_notebook(str(notebook), str(output), parameters=parameters, cwd=str(REPO),
+        papermill.execute_notebook(str(notebook), str(running), parameters=parameters, cwd=str(REPO),
                                    kernel_name="python3", progress_bar=False, stdout_file=sys.stdout,
                                    stderr_file=sys.stderr)
-    except PapermillExecutionError as e:
-        raise NotebookError(f"{notebook.relative_to(REPO)} failed (executed copy with the traceback: {output}): "
-                            f"{e.ename}: {e.evalue}") from None
-
-
-def export_html(executed: Path, target: Path) -> Path:
-    """One self-contained HTML file (figures embedded), code cells hidden."""
-    body, _ = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True,
-                           embed_images=True).from_notebook_node(nbformat.read(executed, as_version=4))
-    target.write_text(body)
-    return target
+    except BaseException as e:
+        if running.exists():
+            os.replace(running, failed)
+        if not isinstance(e, Exception):  # Ctrl-C, SystemExit: nothing to explain
+            raise
+        what = f"{e.ename}: {e.evalue}" if isinstance(e, PapermillExecutionError) else f"{type(e).__name__}: {e}"
+        kept = f"the failed copy is {display_path(failed)}" if failed.exists() else "nothing was written"
+        previous = f"the previous {output.name} is kept" if output.exists() else f"no {output.name} existed before"
+        raise NotebookError(f"{display_path(notebook)} failed ({previous}; {kept}): {what}") from None
+    nb = nbformat.read(running, as_version=4)
+    nb.metadata.setdefault("papermill", {}).update(input_path=display_path(notebook), output_path=display_path(output))
+    nbformat.write(nb, running)
+    os.replace(running, output)
+    failed.unlink(missing_ok=True)
 
 
 def export_pdf(executed: Path, target: Path) -> Path | None:
@@ -77,8 +105,23 @@ def export_pdf(executed: Path, target: Path) -> Path | None:
         pdf, _ = exporter.from_notebook_node(nbformat.read(executed, as_version=4))
     except Exception as e:  # nbconvert's LatexFailed carries the LaTeX log
         raise NotebookError(f"PDF export of {executed} failed: {type(e).__name__}: {str(e)[-1500:]}") from None
-    target.write_bytes(pdf)
+    with atomic.atomic_path(target) as tmp:
+        tmp.write_bytes(pdf)
     return target
+
+
+def choose_preset(preset: str, data_dir: str | Path | None) -> tuple[str, str]:
+    """The preset to use and a sentence saying why; ``auto`` picks by data and device."""
+    if not isinstance(preset, str) or (preset != "auto" and preset not in PRESETS):
+        raise ConfigError(f"preset: unknown value {preset!r}; choose one of auto, {', '.join(PRESETS)}")
+    if preset != "auto":
+        return preset, f"preset {preset} (as asked)"
+    if not data_dir:
+        return "demo", "preset demo: no DATA_DIR, so synthetic demo data, small enough for a CPU"
+    if torch.cuda.is_available():
+        return "course", "preset course: real data and a CUDA GPU (512 px, the course settings)"
+    return "laptop", ("preset laptop: real data and no CUDA GPU, so the reduced-resolution CPU recipe "
+                      "(PRESET=course asks for the 512 px course settings)")
 
 
 def resolve_data(data_dir: str | Path | None, synth_dir: Path) -> Path:
@@ -87,16 +130,21 @@ def resolve_data(data_dir: str | Path | None, synth_dir: Path) -> Path:
         path = Path(data_dir).expanduser().resolve()
         split_dirs(path)
         return path
-    print(f"no DATA_DIR given: using synthetic demo data in {synth_dir}", flush=True)
+    print(f"no DATA_DIR given: using synthetic demo data in {display_path(synth_dir)}", flush=True)
     return write_dataset(synth_dir).resolve()
 
 
-def check_overrides(overrides: dict[str, Any]) -> None:
+def check_parameters(preset: str, overrides: dict[str, Any], force: bool) -> None:
+    """Every run parameter of every model, checked before anything runs or is written."""
     known = set(RunConfig().to_dict()) - PIPELINE_OWNED
     unknown = sorted(set(overrides) - known)
     if unknown:
         raise ConfigError(f"--set: unknown or pipeline-owned parameter(s) {', '.join(unknown)}; "
                           f"settable: {', '.join(sorted(known))}")
+    if not isinstance(force, bool):
+        raise ConfigError(f"force: expected bool, got {force!r} ({type(force).__name__})")
+    for model in REPORT_MODELS:
+        RunConfig.from_parameters(preset, model=model, **overrides)
 
 
 def refuse_slow_training(preset: str, data: Path, runs_dir: Path, force: bool, overrides: dict[str, Any]) -> None:
@@ -109,41 +157,44 @@ def refuse_slow_training(preset: str, data: Path, runs_dir: Path, force: bool, o
         data_fingerprint, force) != "finished"]
     if todo:
         raise ConfigError(f"the course preset (512 px, 20 epochs) takes hours per model without a GPU, and this "
-                          f"machine has none; not yet trained in {runs_dir}: {', '.join(todo)}. Train them on a GPU "
-                          "(README: the real-data report) or pass --allow-cpu")
+                          f"machine has none; not yet trained in {display_path(runs_dir)}: {', '.join(todo)}. Train "
+                          "them on a GPU (README: the real-data report on a GPU), use PRESET=laptop, or pass --allow-cpu")
 
 
-def build_report(preset: str = "demo", data_dir: str | Path | None = None, report_dir: str | Path = "report",
+def build_report(preset: str = "auto", data_dir: str | Path | None = None, report_dir: str | Path | None = None,
                  runs_dir: str | Path | None = None, force: bool = False, overrides: dict[str, Any] | None = None,
                  synth_dir: str | Path = REPO / "data" / "synthetic", pdf: bool = True,
                  allow_cpu: bool = False) -> dict[str, Path | None]:
-    """Train the three models (or reuse their runs) and render the report; returns the files written."""
+    """Train the three models (or reuse their runs) and render the report; returns the files written.
+
+    ``report_dir`` and ``runs_dir`` default to ``report/<preset>-<source>`` and ``runs/<preset>-<source>``.
+    """
     overrides = overrides or {}
-    check_overrides(overrides)
-    if preset not in PRESETS:
-        raise ConfigError(f"preset: unknown value {preset!r}; choose one of {', '.join(PRESETS)}")
+    preset, why = choose_preset(preset, data_dir)
+    print(why, flush=True)
+    check_parameters(preset, overrides, force)
     data = resolve_data(data_dir, Path(synth_dir))
-    source = "synthetic" if is_synthetic(data) else "real"
-    runs_dir = Path(runs_dir or REPO / "runs" / f"{preset}-{source}").resolve()
+    name = f"{preset}-{'synthetic' if is_synthetic(data) else 'real'}"
+    runs_dir = Path(runs_dir or REPO / "runs" / name).resolve()
     if not allow_cpu:
         refuse_slow_training(preset, data, runs_dir, force, overrides)
-    report_dir = Path(report_dir).resolve()
+    report_dir = Path(report_dir or REPO / "report" / name).resolve()
     report_dir.mkdir(parents=True, exist_ok=True)
     timings = {}
     for model in REPORT_MODELS:
         started = time.perf_counter()
-        parameters = {"preset": preset, "model": model, "data_dir": str(data), "run_dir": str(runs_dir / model),
-                      "force": force, **overrides}
+        parameters = {"preset": preset, "model": model, "data_dir": display_path(data),
+                      "run_dir": display_path(runs_dir / model), "force": force, **overrides}
         execute(NOTEBOOKS / "train.ipynb", report_dir / f"train_{model}.ipynb", parameters)
         timings[model] = time.perf_counter() - started
     executed = report_dir / "report.ipynb"
     results = report_dir / "results.json"
-    execute(NOTEBOOKS / "report.ipynb", executed,
-            {"runs_dir": str(runs_dir), "data_dir": str(data), "results_path": str(results)})
+    execute(NOTEBOOKS / "report.ipynb", executed, {"runs_dir": display_path(runs_dir), "data_dir": display_path(data),
+                                                  "results_path": display_path(results)})
     files = {"report": executed, "results": results, "html": export_html(executed, report_dir / "report.html"),
              "pdf": export_pdf(executed, report_dir / "report.pdf") if pdf else None}
     print("notebook wall time: " + ", ".join(f"{m} {s:.0f} s" for m, s in timings.items()), flush=True)
-    print("report: " + ", ".join(str(p) for p in files.values() if p), flush=True)
+    print("report: " + ", ".join(display_path(p) for p in files.values() if p), flush=True)
     return files
 
 
@@ -163,9 +214,10 @@ def parse_set(items: list[str]) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m hw_lib.pipeline", description=__doc__.split("\n")[0])
-    parser.add_argument("--preset", default="demo", help="demo (CPU minutes, default) or course (512 px, 20 epochs)")
+    parser.add_argument("--preset", default="auto", help="auto (default: demo without --data-dir, else laptop on a "
+                        "CPU and course on a CUDA GPU), demo, laptop or course")
     parser.add_argument("--data-dir", default=None, help="real data folder with train/ and validation/ (default: synthetic)")
-    parser.add_argument("--report-dir", default="report")
+    parser.add_argument("--report-dir", default=None, help="default report/<preset>-<real|synthetic>")
     parser.add_argument("--runs-dir", default=None, help="default runs/<preset>-<real|synthetic>")
     parser.add_argument("--force", action="store_true", help="retrain; finished runs are archived, not deleted")
     parser.add_argument("--no-pdf", action="store_true")

@@ -1,8 +1,9 @@
 """``python -m hw_lib.predict CHECKPOINT INPUT_DIR OUTPUT_DIR``: the course's ``hw3.sh in out`` contract.
 
 Every ``NNNN_sat.jpg`` in INPUT_DIR becomes ``OUTPUT_DIR/NNNN_mask.png`` in the course colours.
-Images are segmented at their own size (each side a multiple of 32, at least 64) unless
-``--image-size`` resizes them first; masks always come back at the image's own size.
+Images are resized to the side the run trained at (its checkpoint says which; ``--image-size``
+overrides it), or segmented at their own size (each side a multiple of 32, at least 64) where
+the run trained at the files' size; masks always come back at the image's own size.
 """
 from __future__ import annotations
 
@@ -19,17 +20,19 @@ from tqdm import tqdm
 from .checkpoint import model_from_checkpoint
 from .cli import run_cli
 from .colors import labels_to_rgb
-from .data import MASK_SUFFIX, find_pairs, read_image
+from .data import MASK_SUFFIX, find_pairs, read_image, resize_image
 from .engine import Runtime, predict_labels
 from .models import FCN, check_input_size
 
 
 def predict_image(model: FCN, image: np.ndarray, runtime: Runtime, image_size: int | None = None) -> np.ndarray:
-    """``(H, W)`` uint8 labels of one ``(H, W, 3)`` uint8 image, at the image's own size."""
-    x = torch.from_numpy(image).permute(2, 0, 1)[None]
-    if image_size is not None:
-        x = F.interpolate(x.float(), size=(image_size, image_size), mode="bilinear", antialias=True,
-                          align_corners=False).round().clamp(0, 255).to(torch.uint8)
+    """``(H, W)`` uint8 labels of one ``(H, W, 3)`` uint8 image, at the image's own size.
+
+    With ``image_size`` the image is resized as in training (``data.resize_image``) and the
+    predicted labels are brought back to the image's size by nearest-neighbour upsampling.
+    """
+    resized = image if image_size is None else resize_image(image, image_size)
+    x = torch.from_numpy(np.ascontiguousarray(resized)).permute(2, 0, 1)[None]
     check_input_size(model, x)
     labels = predict_labels(model, x, runtime)
     if labels.shape[-2:] != image.shape[:2]:
@@ -41,8 +44,10 @@ def predict_folder(checkpoint: str | Path, input_dir: str | Path, output_dir: st
                    device: str = "auto", image_size: int | None = None, progress: bool = True) -> list[Path]:
     """Write a course-colour mask for every image of ``input_dir``; returns the written paths."""
     pairs = find_pairs(input_dir, require_masks=False)
-    model, _ = model_from_checkpoint(checkpoint, model_name)
-    runtime = Runtime.create(device)
+    model, config = model_from_checkpoint(checkpoint, model_name)
+    if image_size is None and config is not None:
+        image_size = config.image_size  # the side the run trained at
+    runtime = Runtime.create(device, config.precision if config else "auto")  # the run's own precision
     runtime.prepare(model)
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -65,7 +70,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("output_dir", help="folder to write NNNN_mask.png into (created)")
     parser.add_argument("--model", default=None, help="model of a bare state_dict: fcn32s, fcn16s or fcn8s")
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--image-size", type=int, default=None, help="resize images to this side before predicting")
+    parser.add_argument("--image-size", type=int, default=None,
+                        help="resize images to this side before predicting (default: the side the run trained at)")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
     written = predict_folder(args.checkpoint, args.input_dir, args.output_dir, args.model, args.device,

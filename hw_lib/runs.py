@@ -7,7 +7,8 @@ run_dir/
   checkpoint.pt        latest epoch: model + optimizer + scheduler + history + config (resumable)
   snapshots/epoch_001/0008_mask.png ...   predicted masks of the sample ids, course colours
   model.pt             final weights + config (written when the run finishes)
-  summary.json         final and best mIoU, timings (its presence marks a finished run)
+  final_scores.npz     per-image confusion matrices of the final model at the masks' own size
+  summary.json         final mIoU (at the masks' size), per-epoch best, timings (marks a finished run)
 ```
 A finished run is never deleted: a forced retrain, or a different config in the same
 ``run_dir``, first renames the old directory to ``<run_dir>.archived-<time>``.
@@ -28,12 +29,14 @@ import torch
 from . import __version__
 from .config import RunConfig
 from .errors import ConfigError
+from .metrics import FinalScores
 
 CONFIG = "config.json"
 METRICS = "metrics.jsonl"
 CHECKPOINT = "checkpoint.pt"
 MODEL = "model.pt"
 SUMMARY = "summary.json"
+FINAL_SCORES = "final_scores.npz"
 SNAPSHOTS = "snapshots"
 
 
@@ -160,6 +163,13 @@ class Run:
 
     def snapshot(self, epoch: int, sample_id: str) -> Path:
         return snapshot_path(self.path, epoch, sample_id)
+
+    def final_scores(self) -> FinalScores:
+        """The final model's per-image confusion matrices at the masks' own size (a finished run)."""
+        path = self.path / FINAL_SCORES
+        if not path.is_file():
+            raise ConfigError(f"{path}: missing; the run is unfinished or older than this version: train it again")
+        return FinalScores.load(path)
 
     def column(self, key: str) -> list[Any]:
         """One metric over the epochs, e.g. ``run.column("miou")``."""

@@ -10,7 +10,7 @@ import argparse
 import sys
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -28,7 +28,9 @@ from .engine import (EpochStats, NonFiniteLoss, Runtime, class_weights, evaluate
 from .errors import ConfigError, TrainingError
 from .metrics import BandAccuracy, Scores, band_accuracy, band_width, boundary_band
 from .models import FCN, build_model
-from .runs import CHECKPOINT, CONFIG, METRICS, MODEL, SUMMARY, Run, environment, open_run_dir, snapshot_path
+from .runs import (CHECKPOINT, CONFIG, FINAL_SCORES, METRICS, MODEL, SUMMARY, Run, environment, open_run_dir,
+                   snapshot_path)
+from .scoring import FinalScores, score_folder
 from .synth import is_synthetic
 
 def load_data(config: RunConfig, log: Callable[[str], None] = print) -> tuple[Split, Split]:
@@ -64,13 +66,21 @@ def _save_snapshots(run_dir: Path, epoch: int, val: Split, pred: torch.Tensor, s
             Image.fromarray(labels_to_rgb(labels)).save(tmp, format="PNG")
 
 
-def _summary(config: RunConfig, history: list[dict], provenance: dict) -> dict:
-    best = max(history, key=lambda r: -1 if r["miou"] is None else r["miou"])
+def _summary(config: RunConfig, history: list[dict], provenance: dict, final: FinalScores) -> dict:
+    """summary.json: the final score at the masks' own size, the per-epoch figures at the training size."""
+    scored = [r for r in history if r["miou"] is not None]
+    best = max(scored, key=lambda r: r["miou"]) if scored else history[-1]
     train_seconds = sum(r["train_seconds"] for r in history)
+    scores = final.scores
     return {
-        "model": config.model, "epochs": len(history), "final_miou": history[-1]["miou"],
-        "best_miou": best["miou"], "best_epoch": best["epoch"], "final_iou": history[-1]["iou"],
-        "final_pixel_accuracy": history[-1]["pixel_accuracy"],
+        "model": config.model, "epochs": len(history),
+        "scored_at_px": final.side, "final_miou": _rounded(scores.miou), "final_iou": _rounded(scores.per_class()),
+        "final_pixel_accuracy": _rounded(scores.pixel_accuracy), "boundary_accuracy": _rounded(final.band.boundary),
+        "interior_accuracy": _rounded(final.band.interior), "band_width_px": band_width(final.side),
+        "boundary_fraction": _rounded(final.band.boundary_fraction),
+        "confusion": final.per_image.sum(0).tolist(), "scored_images": len(final.ids),
+        "train_px": provenance["image_size"], "final_miou_at_train_px": history[-1]["miou"],
+        "best_miou_at_train_px": best["miou"], "best_epoch": best["epoch"],
         "wall_seconds": round(sum(r["seconds"] for r in history), 2),
         "train_images_per_second": round(sum(r["train_images"] for r in history) / train_seconds, 2),
         "device": provenance["device"], "precision": provenance["precision"],
@@ -78,12 +88,24 @@ def _summary(config: RunConfig, history: list[dict], provenance: dict) -> dict:
     }
 
 
+def _text(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4f}"
+
+
+def _rounded(value: Any) -> Any:
+    """Floats rounded to 6 digits and NaN as None (JSON), inside dicts too."""
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    if value is None or np.isnan(value):
+        return None
+    return round(float(value), 6)
+
+
 def _epoch_record(epoch: int, stats: EpochStats, scores: Scores, band: BandAccuracy, lr: float, seconds: float) -> dict:
     """One line of metrics.jsonl (NaN written as null)."""
     return {
-        "epoch": epoch, "train_loss": round(stats.loss, 6),
-        "miou": None if np.isnan(scores.miou) else round(scores.miou, 6),
-        "iou": {k: None if v is None else round(v, 6) for k, v in scores.per_class().items()},
+        "epoch": epoch, "train_loss": round(stats.loss, 6), "miou": _rounded(scores.miou),
+        "iou": _rounded(scores.per_class()),
         "pixel_accuracy": round(scores.pixel_accuracy, 6), "boundary_accuracy": round(band.boundary, 6),
         "interior_accuracy": round(band.interior, 6), "lr": lr,
         "train_seconds": round(stats.seconds, 3), "train_images": stats.images, "seconds": round(seconds, 3),
@@ -94,15 +116,15 @@ def _provenance(config: RunConfig, runtime: Runtime, model: FCN, train: Split, v
     return {
         **environment(runtime.device), "precision": runtime.precision,
         "data_source": "synthetic" if is_synthetic(config.data_dir) else "real",
-        "data_dir": str(Path(config.data_dir).resolve()), "data_fingerprint": data_fingerprint,
+        "data_dir": config.data_dir, "data_fingerprint": data_fingerprint,
         "train_pairs": len(train), "val_pairs": len(val), "image_size": int(train.images.shape[-1]),
         "weights": model.backbone_weights,
     }
 
 
 def _resume(run_dir: Path, config: RunConfig, model: FCN, optimizer: torch.optim.Optimizer,
-            scheduler: torch.optim.lr_scheduler.LRScheduler, runtime: Runtime) -> tuple[list[dict], list, dict]:
-    """Restore the last completed epoch; returns its history, confusion matrix and the run's provenance."""
+            scheduler: torch.optim.lr_scheduler.LRScheduler, runtime: Runtime) -> tuple[list[dict], dict]:
+    """Restore the last completed epoch; returns the history so far and the run's provenance."""
     ckpt = load_checkpoint(run_dir / CHECKPOINT, expected_model=config.model)
     load_weights(model, ckpt["model"], run_dir / CHECKPOINT)
     optimizer.load_state_dict(ckpt["optimizer"])
@@ -111,12 +133,16 @@ def _resume(run_dir: Path, config: RunConfig, model: FCN, optimizer: torch.optim
     now = environment(runtime.device)
     provenance.setdefault("resumed", []).append(
         {"after_epoch": ckpt["epoch"], **{k: now[k] for k in ("device", "started", "git_commit")}})
-    return ckpt["history"], ckpt["confusion"], provenance
+    return ckpt["history"], provenance
 
 
 def fit(config: RunConfig, force: bool = False, progress: bool = True, log: Callable[[str], None] = print) -> Run:
-    """Train ``config.model`` into ``config.run_dir``; reuse a finished identical run unless ``force``."""
-    config.validate()
+    """Train ``config.model`` into ``config.run_dir``; reuse a finished identical run unless ``force``.
+
+    After the last epoch the model is scored at the masks' own size (:mod:`hw_lib.scoring`):
+    ``final_scores.npz`` (per image) and ``summary.json`` (which marks the run finished).
+    """
+    config = config.validate()
     if not isinstance(force, bool):
         raise ConfigError(f"force: expected bool, got {force!r} ({type(force).__name__})")
     run_dir = Path(config.run_dir)
@@ -136,10 +162,10 @@ def fit(config: RunConfig, force: bool = False, progress: bool = True, log: Call
     scheduler = make_scheduler(optimizer, config.schedule, config.lr, config.epochs * steps)
     loss_weights = class_weights(train.labels, config.class_weighting)
     if state == "resume":
-        history, confusion, provenance = _resume(run_dir, config, model, optimizer, scheduler, runtime)
+        history, provenance = _resume(run_dir, config, model, optimizer, scheduler, runtime)
         log(f"{run_dir}: resuming after epoch {len(history)} of {config.epochs}")
     else:
-        history, confusion = [], []
+        history = []
         provenance = _provenance(config, runtime, model, train, val, data_fingerprint)
         log(f"{run_dir}: training {config.model} on {len(train)} {provenance['data_source']} pairs, "
             f"{provenance['image_size']} px, {config.epochs} epochs, {provenance['device']}, {runtime.precision}; "
@@ -173,14 +199,12 @@ def fit(config: RunConfig, force: bool = False, progress: bool = True, log: Call
             raise TrainingError(f"{e}; training stopped and {kept}. Lower lr (now {config.lr}) and train again") from None
         matrix, pred = evaluate(step_model, val, runtime)
         scores, band = matrix.compute(), band_accuracy(pred, val.labels, boundary)
-        confusion = matrix.mat.cpu().tolist()
         if epoch in config.snapshot_epochs:
             _save_snapshots(run_dir, epoch, val, pred, config.sample_ids)
         seconds = time.perf_counter() - started
         history.append(_epoch_record(epoch, stats, scores, band, scheduler.get_last_lr()[0], seconds))
         save_checkpoint(run_dir / CHECKPOINT, model, config, epoch, extra={
-            "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "history": history,
-            "confusion": confusion})
+            "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "history": history})
         atomic.write_jsonl(run_dir / METRICS, history)
         line = (f"epoch {epoch:>3}/{config.epochs}  loss {stats.loss:.4f}  val mIoU {scores.miou:.4f}  "
                 f"acc {scores.pixel_accuracy:.4f}  {seconds:.1f}s  ETA {seconds_to_text(seconds * (config.epochs - epoch))}")
@@ -191,11 +215,14 @@ def fit(config: RunConfig, force: bool = False, progress: bool = True, log: Call
     bar.close()
 
     save_checkpoint(run_dir / MODEL, model, config, config.epochs)
-    summary = {**_summary(config, history, provenance), "confusion": confusion, "band_width_px": band_width(side),
-               "boundary_fraction": round(float(boundary.float().mean()), 6)}
+    log(f"{run_dir}: scoring the final model on {len(val)} validation images at their own size, as predict + evaluate")
+    final = score_folder(model, val.root, val.ids, runtime, config.image_size)
+    final.save(run_dir / FINAL_SCORES)
+    summary = _summary(config, history, provenance, final)
     atomic.write_json(run_dir / SUMMARY, summary)
-    log(f"{run_dir}: done, final val mIoU {summary['final_miou']:.4f} (best {summary['best_miou']:.4f} "
-        f"at epoch {summary['best_epoch']}), {seconds_to_text(summary['wall_seconds'])}")
+    log(f"{run_dir}: done, final mIoU {_text(summary['final_miou'])} at {final.side} px "
+        f"({_text(summary['final_miou_at_train_px'])} at the training size, {summary['train_px']} px), "
+        f"{seconds_to_text(summary['wall_seconds'])}")
     return Run.load(run_dir)
 
 

@@ -17,6 +17,19 @@ from .runs import Run
 MODEL_LABELS = {"fcn32s": "FCN32s", "fcn16s": "FCN16s", "fcn8s": "FCN8s"}
 
 
+def show(fig: Figure) -> None:
+    """Display ``fig`` in a notebook, its label (what it shows, in words) as the image's alt text, and close it."""
+    from IPython.display import display
+
+    display(fig, metadata={"image/png": {"alt": fig.get_label()}})
+    plt.close(fig)
+
+
+def _names(models: list[str]) -> str:
+    labels = [MODEL_LABELS.get(m, m) for m in models]
+    return labels[0] if len(labels) == 1 else ", ".join(labels[:-1]) + " and " + labels[-1]
+
+
 def legend_handles() -> list[Patch]:
     return [Patch(facecolor=PALETTE[c] / 255, edgecolor="0.5", label=name) for c, name in enumerate(CLASS_NAMES)]
 
@@ -53,6 +66,8 @@ def mask_table(run: Run, data_dir: str | Path, epochs: list[int] | None = None, 
     fig.legend(handles=legend_handles(), loc="lower center", ncol=len(CLASS_NAMES), fontsize=8, frameon=False)
     fig.suptitle(f"{MODEL_LABELS.get(run.model, run.model)} on validation", fontsize=11)
     fig.tight_layout(rect=(0, 0.06, 1, 1))
+    fig.set_label(f"{_names([run.model])} predicted masks of validation images {', '.join(sample_ids)} at epochs "
+                  f"{', '.join(map(str, epochs))}, beside the satellite image and the ground truth, in the course colours")
     return fig
 
 
@@ -67,6 +82,7 @@ def metric_curves(runs: dict[str, Run], key: str = "miou", ylabel: str = "valida
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
+    fig.set_label(f"{ylabel[:1].upper()}{ylabel[1:]} per epoch of {_names(list(runs))}")
     return fig
 
 
@@ -83,6 +99,7 @@ def training_curves(run: Run) -> Figure:
         ax.grid(alpha=0.3)
     fig.suptitle(MODEL_LABELS.get(run.model, run.model))
     fig.tight_layout()
+    fig.set_label(f"Training loss and validation mIoU per epoch of {_names([run.model])}")
     return fig
 
 
@@ -102,4 +119,6 @@ def confusion_matrices(runs: dict[str, Run]) -> Figure:
         ax.set_yticks(range(len(short)), short, fontsize=7)
         ax.set(title=MODEL_LABELS.get(name, name), xlabel="predicted", ylabel="true")
     fig.tight_layout()
+    fig.set_label(f"Row-normalised confusion matrices (true class against predicted class) of {_names(list(runs))} "
+                  "on the validation set, final models")
     return fig

@@ -17,6 +17,21 @@ def synth_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def synth_128(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """4 training and 4 validation pairs at 128 px, for runs that train at a reduced size."""
+    return write_dataset(tmp_path_factory.mktemp("synth128"), n_train=4, n_val=4, size=128, seed=1)
+
+
+@pytest.fixture(scope="session")
+def reduced_run(synth_128: Path, tmp_path_factory: pytest.TempPathFactory):
+    """A finished one-epoch run trained at 64 px on 128 px data (so scored at 128 px)."""
+    from hw_lib.train import fit
+
+    run_dir = tmp_path_factory.mktemp("runs") / "reduced"
+    return fit(tiny_config(synth_128, run_dir, epochs=1, snapshot_epochs=None), progress=False)
+
+
+@pytest.fixture(scope="session")
 def reference_run(synth_dir: Path, tmp_path_factory: pytest.TempPathFactory):
     """One finished tiny run, shared by the tests that only read it."""
     from hw_lib.train import fit

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from hw_lib.metrics import ConfusionMatrix, band_accuracy, band_width, boundary_band
+from hw_lib.metrics import (ConfusionMatrix, band_accuracy, band_width, boundary_band, per_image_confusion,
+                            scores_from_matrix)
 
 
 def course_miou(pred: np.ndarray, labels: np.ndarray) -> tuple[list[float], float]:
@@ -76,3 +77,18 @@ def test_boundary_band_marks_pixels_near_a_class_change():
 
 def test_band_width_scales_with_the_image():
     assert band_width(512) == 8 and band_width(64) == 1 and band_width(32) == 1
+
+
+def test_per_image_matrices_add_up_to_the_split_matrix():
+    rng = np.random.default_rng(4)
+    labels = torch.from_numpy(rng.integers(0, 7, (5, 9, 11)))
+    pred = torch.from_numpy(rng.integers(0, 7, (5, 9, 11)))
+    per_image = per_image_confusion(labels, pred)
+    assert per_image.shape == (5, 7, 7)
+    for i in range(5):
+        one = ConfusionMatrix()
+        one.update(labels[i], pred[i])
+        assert torch.equal(per_image[i], one.mat)
+    whole = ConfusionMatrix()
+    whole.update(labels, pred)
+    assert scores_from_matrix(per_image.sum(0).numpy()) == whole.compute()

@@ -1,6 +1,7 @@
 """The report pipeline end to end on tiny synthetic data (papermill, nbconvert)."""
 import json
 import os
+import re
 import shutil
 import subprocess
 
@@ -8,11 +9,11 @@ import nbformat
 import pytest
 
 from hw_lib.errors import ConfigError
-from hw_lib.pipeline import NotebookError, build_report
+from hw_lib.pipeline import NotebookError, build_report, choose_preset, display_path
 
 from .helpers import REPO
 
-SMOKE = {"epochs": 2, "batch_size": 4, "snapshot_epochs": [1, 2], "image_size": 64}
+SMOKE = {"epochs": 2, "batch_size": 4, "image_size": 64}  # snapshot epochs derived: 1, 2
 SECTIONS = ["1. VGG16-FCN32s architecture", "2. FCN32s predicted masks", "3. The improved model: FCN8s",
             "4. FCN8s predicted masks", "5. mIoU on the validation set", "Discussion",
             "6. Bonus: the gradient of the sigmoid cross-entropy"]
@@ -45,7 +46,9 @@ def test_every_section_and_figure_is_there(report):
     text = "\n".join(outputs(files["report"], "text"))
     assert "FCN32s(\n  (features): Sequential(" in text and "(upsample8): ConvTranspose2d(256, 7" in text
     assert "(upsample16)" in text and "Data: synthetic" in text and "Backbone weights: none" in text
-    assert "FCN8s beats FCN32s" in text or "FCN8s does not beat FCN32s" in text or "FCN8s and FCN32s tie" in text
+    assert ("FCN8s beats FCN32s" in text or "FCN8s does not beat FCN32s" in text
+            or "FCN8s and FCN32s cannot be told apart" in text)
+    assert "95% paired bootstrap interval over the 4 validation images" in text
     # two mask tables, the mIoU curves and the confusion matrices
     assert len(list(outputs(files["report"], "png"))) == 4
     for model in ("fcn32s", "fcn16s", "fcn8s"):
@@ -62,11 +65,19 @@ def test_the_gradient_check_passed(report):
 def test_results_json_and_html(report):
     _, files = report
     results = json.loads(files["results"].read_text())
-    assert set(results) == {"fcn32s", "fcn16s", "fcn8s"}
-    assert results["fcn8s"]["data_source"] == "synthetic" and results["fcn8s"]["epochs"] == 2
+    assert set(results) == {"models", "comparisons", "bootstrap"}
+    fcn8s = results["models"]["fcn8s"]
+    assert set(results["models"]) == {"fcn32s", "fcn16s", "fcn8s"} and fcn8s["epochs"] == 2
+    assert fcn8s["data_source"] == "synthetic" and fcn8s["scored_at_px"] == 64 and fcn8s["train_px"] == 64
+    lo, hi = fcn8s["miou_ci95"]
+    assert lo <= fcn8s["final_miou"] <= hi
+    assert set(results["comparisons"]) == {"fcn8s - fcn32s", "fcn16s - fcn32s"}
     html = files["html"].read_text()
     assert html.count("data:image/png;base64") >= 4 and "gradient check passed" in html
     assert "def " not in html.split("<body")[1]  # code cells are hidden
+    alts = re.findall(r'<img[^>]* alt="([^"]*)"', html)
+    assert len(alts) == 4 and all(len(alt) > 40 and "No description" not in alt for alt in alts)
+    assert any(alt.startswith("FCN8s predicted masks of validation images 0008, 0097, 0107 at epochs 1, 2,") for alt in alts)
 
 
 def test_pdf_is_built_when_tex_is_installed(report):
@@ -85,13 +96,53 @@ def test_a_second_run_reuses_the_finished_runs(report, synth_dir, capfd):
         assert "reused" in "\n".join(outputs(root / "report" / f"train_{model}.ipynb", "text"))
 
 
+def snapshot(folder):
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
 @pytest.mark.parametrize("overrides, message", [
-    ({"epochs": "two"}, "ConfigError: epochs: expected int, got 'two'"),
-    ({"weights": 3}, "ConfigError: weights: expected str"),
+    ({"epochs": -3}, "epochs: must be at least 1, got -3"),
+    ({"lr": "abc"}, "lr: expected float, got 'abc'"),
+    ({"weights": 3}, "weights: expected str"),
+    ({"snapshot_epochs": [5]}, r"snapshot_epochs: \[5\] outside 1..2"),
 ])
-def test_a_bad_parameter_names_the_notebook_and_the_problem(synth_dir, tmp_path, overrides, message):
-    with pytest.raises(NotebookError, match=f"notebooks/train.ipynb failed .*{message}"):
-        build_report("demo", synth_dir, tmp_path / "report", tmp_path / "runs", overrides=overrides, pdf=False)
+def test_a_bad_parameter_is_refused_before_anything_runs_or_is_written(report, synth_dir, overrides, message):
+    root, files = report
+    before = snapshot(files["report"].parent)
+    with pytest.raises(ConfigError, match=message):
+        build_report("demo", synth_dir, root / "report", root / "runs", overrides={**SMOKE, **overrides}, pdf=False)
+    assert snapshot(files["report"].parent) == before
+
+
+def test_a_failing_notebook_keeps_the_previous_copy_and_names_the_failed_one(report, synth_dir, tmp_path):
+    root, files = report
+    report_dir = tmp_path / "report"
+    shutil.copytree(files["report"].parent, report_dir)
+    before = snapshot(report_dir)
+    with pytest.raises(NotebookError, match=r"notebooks/train.ipynb failed \(the previous train_fcn32s.ipynb is kept; "
+                                            r"the failed copy is .*train_fcn32s.failed.ipynb\): ConfigError: sample_ids"):
+        build_report("demo", synth_dir, report_dir, tmp_path / "runs",
+                     overrides={**SMOKE, "sample_ids": ["0008", "9999"]}, pdf=False)
+    after = snapshot(report_dir)
+    assert {k: v for k, v in after.items() if k != "train_fcn32s.failed.ipynb"} == before
+    assert "9999" in (report_dir / "train_fcn32s.failed.ipynb").read_text()
+
+
+def test_paths_are_shown_relative_to_the_repository():
+    assert display_path(REPO / "data" / "synthetic") == "data/synthetic"
+    assert display_path(REPO.parent / "shared" / "dlcv_p2_data") == "../shared/dlcv_p2_data"
+    assert display_path("/elsewhere/data") == "/elsewhere/data"
+
+
+def test_the_preset_follows_the_data_and_the_device(monkeypatch):
+    monkeypatch.setattr("torch.cuda.is_available", lambda: False)
+    assert choose_preset("auto", None)[0] == "demo"
+    assert choose_preset("auto", "../shared/dlcv_p2_data")[0] == "laptop"
+    assert choose_preset("course", "../shared/dlcv_p2_data") == ("course", "preset course (as asked)")
+    monkeypatch.setattr("torch.cuda.is_available", lambda: True)
+    assert choose_preset("auto", "../shared/dlcv_p2_data")[0] == "course"
+    with pytest.raises(ConfigError, match="preset: unknown value 'fast'"):
+        choose_preset("fast", None)
 
 
 def test_unknown_parameters_and_presets_are_refused(synth_dir, tmp_path):
@@ -99,6 +150,7 @@ def test_unknown_parameters_and_presets_are_refused(synth_dir, tmp_path):
         build_report("demo", synth_dir, tmp_path, overrides={"epoch": 2})
     with pytest.raises(ConfigError, match="preset: unknown value 'fast'"):
         build_report("fast", synth_dir, tmp_path)
+    assert not any(tmp_path.iterdir())
 
 
 def test_the_course_preset_does_not_start_hours_of_cpu_training(synth_dir, tmp_path, monkeypatch):

@@ -14,7 +14,7 @@ from PIL import Image
 
 from hw_lib import engine
 from hw_lib.checkpoint import load_checkpoint
-from hw_lib.config import RunConfig
+from hw_lib.config import RunConfig, default_snapshot_epochs
 from hw_lib.errors import ConfigError, DataError, TrainingError
 from hw_lib.data import fingerprint
 from hw_lib.runs import Run, run_state
@@ -33,7 +33,7 @@ def test_a_two_epoch_run_lowers_the_loss_and_writes_every_file(reference_run):
     run = reference_run
     assert run.finished and len(run.history) == 2
     assert run.history[1]["train_loss"] < run.history[0]["train_loss"]
-    for name in ("config.json", "metrics.jsonl", "checkpoint.pt", "model.pt", "summary.json"):
+    for name in ("config.json", "metrics.jsonl", "checkpoint.pt", "model.pt", "final_scores.npz", "summary.json"):
         assert (run.path / name).is_file(), name
     for epoch in (1, 2):
         for sample_id in ("0008", "0097", "0107"):
@@ -46,7 +46,8 @@ def test_a_two_epoch_run_lowers_the_loss_and_writes_every_file(reference_run):
     row = run.history[0]
     assert set(row["iou"]) == {"Urban", "Agriculture", "Rangeland", "Forest", "Water", "Barren"}
     assert 0 <= row["miou"] <= 1 and row["train_images"] == 8
-    assert run.summary["final_miou"] == run.history[-1]["miou"] and run.summary["train_images_per_second"] > 0
+    assert run.summary["final_miou_at_train_px"] == run.history[-1]["miou"] and run.summary["train_images_per_second"] > 0
+    assert run.final_scores().per_image.shape == (4, 7, 7) and run.summary["scored_images"] == 4
     ckpt = load_checkpoint(run.path / "checkpoint.pt", expected_model="fcn8s")
     assert ckpt["epoch"] == 2 and ckpt["config"] == run.config and "optimizer" in ckpt
 
@@ -121,11 +122,32 @@ def test_a_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(synth_dir, 
     ({"image_size": 100}, ConfigError, "image_size: 100 does not work"),
     ({"sample_ids": ["0001"]}, ConfigError, "sample_ids: 0001 not in"),
     ({"data_dir": "/nonexistent/data"}, DataError, "/nonexistent/data: data folder does not exist"),
-    ({"precision": "bf16"}, ConfigError, "bf16 is for CUDA"),
+    ({"snapshot_epochs": [0, 3]}, ConfigError, r"snapshot_epochs: \[0, 3\] outside 1..2 \(epochs=2\)"),
+    ({"snapshot_epochs": []}, ConfigError, "snapshot_epochs: empty"),
 ])
 def test_bad_parameters_are_refused_clearly(synth_dir, tmp_path, overrides, error, message):
     with pytest.raises(error, match=message):
         fit(dataclasses.replace(tiny_config(synth_dir, tmp_path / "bad"), **overrides), progress=False)
+
+
+def test_bf16_is_refused_where_the_cpu_would_emulate_it(synth_dir, tmp_path, monkeypatch):
+    monkeypatch.setattr(engine, "cpu_has_native_bf16", lambda: False)
+    with pytest.raises(ConfigError, match="bf16 needs CUDA or a CPU with AVX512-BF16/AMX"):
+        fit(tiny_config(synth_dir, tmp_path / "bf16", precision="bf16"), progress=False)
+    assert engine.Runtime.create("cpu").precision == "fp32"
+    monkeypatch.setattr(engine, "cpu_has_native_bf16", lambda: True)
+    runtime = engine.Runtime.create("cpu")
+    assert runtime.precision == "bf16" and runtime.channels_last
+
+
+def test_snapshot_epochs_default_to_the_first_middle_and_last(synth_dir, tmp_path):
+    assert [default_snapshot_epochs(n) for n in (1, 2, 3, 12, 20)] == [[1], [1, 2], [1, 2, 3], [1, 6, 12], [1, 10, 20]]
+    assert RunConfig.preset("demo", epochs=3).validate().snapshot_epochs == [1, 2, 3]
+    result = subprocess.run([sys.executable, "-m", "hw_lib.train", "--model", "fcn8s", "--data-dir", str(synth_dir),
+                             "--epochs", "1", "--run-dir", str(tmp_path / "one"), "--device", "cpu", "--no-progress"],
+                            cwd=REPO, capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    assert result.returncode == 0, result.stderr
+    assert Run.load(tmp_path / "one").config["snapshot_epochs"] == [1]
 
 
 def test_class_weights_favour_rare_classes():

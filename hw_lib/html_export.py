@@ -1,0 +1,109 @@
+"""An executed notebook as one self-contained HTML file that needs no network to be read.
+
+* Math (``$...$``, ``$$...$$``, ``\\begin{env}...\\end{env}``) in markdown cells and in ``text/markdown``
+  outputs becomes MathML at export time (``latex2mathml``), which browsers render natively (Chromium
+  >= 109, Firefox, Safari): no MathJax.
+* The template ``templates/offline_html`` (the ``lab`` one, minus its require.js, MathJax, mermaid and
+  widget scripts) loads nothing from another address; figures are embedded as ``data:`` URLs.
+* A figure's alt text comes from its output's metadata, e.g.
+  ``display(fig, metadata={"image/png": {"alt": "Training loss by epoch"}})``.
+
+The conversion lives in this exporter's ``markdown2html`` filter, so it touches neither the notebook
+nor the PDF export, whose LaTeX keeps the TeX. The math is found by nbconvert's own markdown parser
+(code spans and fenced code are never math, ``\\$`` is a dollar sign), with Pandoc's rule for the
+inline ``$``: the opening one is followed by a non-space, the closing one follows a non-space and is
+not followed by a digit, so "from $5 to $10" stays prose; inline math holds no other ``$`` and no
+backtick. TeX that ``latex2mathml`` cannot read is shown as code, with a warning in the log.
+"""
+from __future__ import annotations
+
+from html import escape
+from pathlib import Path
+from typing import Any
+
+from jinja2 import pass_context
+from latex2mathml.converter import convert as latex_to_mathml
+from nbconvert import HTMLExporter
+from nbconvert.filters.markdown_mistune import IPythonRenderer, MarkdownWithMath, MathInlineParser
+
+from .atomic import atomic_path
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"  # read from the source tree, no installation
+TEMPLATE_NAME = "offline_html"
+
+
+def tex_to_mathml(tex: str, display: bool) -> str:
+    """One formula as a ``<math>`` element (``display="block"`` for display math)."""
+    return latex_to_mathml(tex.strip(), display="block" if display else "inline")
+
+
+class _PandocDollarParser(MathInlineParser):
+    """nbconvert's math-aware inline parser, with ``$...$`` only where Pandoc would see math."""
+
+    SPECIFICATION = {
+        **MathInlineParser.SPECIFICATION,
+        # $, a non-space, then TeX with no unescaped $ and no backtick (code), a non-space, $ not before a digit
+        "inline_math_tex": r"(?s:(?<![$\\])\$(?![\s$])(?P<math_inline_tex>(?:\\.|[^$\\`])+?)(?<!\s)\$(?!\d))",
+    }
+
+
+class _MathMLRenderer(IPythonRenderer):
+    """nbconvert's markdown renderer, writing MathML where it would leave TeX for MathJax."""
+
+    def __init__(self, *args: Any, log: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._log = log
+
+    def _math(self, tex: str, display: bool) -> str:
+        try:
+            return tex_to_mathml(tex, display)
+        except Exception as e:  # latex2mathml raises assorted errors on TeX it cannot parse
+            self._log.warning("TeX left as text (latex2mathml: %s: %s): %s", type(e).__name__, e, tex)
+            return f'<code class="tex-math">{escape(tex.strip())}</code>'
+
+    def inline_math(self, body: str) -> str:
+        return self._math(body, display=False)
+
+    def block_math(self, body: str) -> str:
+        return self._math(body, display=True)
+
+    def latex_environment(self, name: str, body: str) -> str:
+        return self._math(f"\\begin{{{name}}}{body}\\end{{{name}}}", display=True)
+
+
+class OfflineHTMLExporter(HTMLExporter):
+    """``HTMLExporter`` with the ``offline_html`` template and math rendered as MathML."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("template_name", TEMPLATE_NAME)
+        kwargs.setdefault("extra_template_basedirs", [str(TEMPLATES)])
+        super().__init__(**kwargs)
+
+    @pass_context
+    def markdown2html(self, context: Any, source: str) -> str:
+        """As ``HTMLExporter.markdown2html`` (attachments, embedded images, anchors), math as MathML."""
+        cell = context.get("cell", {})
+        renderer = _MathMLRenderer(
+            escape=False,
+            attachments=cell.get("attachments", {}),
+            embed_images=self.embed_images,
+            path=context.get("resources", {}).get("metadata", {}).get("path", ""),
+            anchor_link_text=self.anchor_link_text,
+            exclude_anchor_links=self.exclude_anchor_links,
+            log=self.log,
+            **self.lexer_options,
+        )
+        return MarkdownWithMath(renderer=renderer, inline=_PandocDollarParser(hard_wrap=False)).render(source)
+
+
+def export_html(executed: Path, target: Path) -> Path:
+    """``executed`` (a notebook) as one self-contained, offline HTML file at ``target``; code cells hidden.
+
+    Written atomically: a failed export leaves the previous ``target``, if any.
+    """
+    exporter = OfflineHTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True,
+                                   embed_images=True)
+    body, _ = exporter.from_filename(str(executed))  # the file's folder resolves images linked in markdown
+    with atomic_path(target) as tmp:
+        tmp.write_text(body, encoding="utf-8")  # the page says <meta charset="utf-8">, whatever the locale
+    return Path(target)
