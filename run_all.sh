@@ -1,18 +1,22 @@
 #!/usr/bin/env bash
-# The main job: trains FCN32s, FCN16s and FCN8s and renders the report into report/
+# The main job: trains FCN32s, FCN16s and FCN8s and renders the report into report/<preset>-<source>/
 # (executed notebooks, report.html, report.pdf, results.json). Sets up .venv if needed.
 #
-#   ./run_all.sh                                     CPU demo on synthetic data it generates
-#   DATA_DIR=../shared/dlcv_p2_data ./run_all.sh     the demo recipe on the real data
-#   PRESET=course DATA_DIR=... ./run_all.sh          the course settings (512 px, 20 epochs): a GPU
+#   ./run_all.sh                                     demo: synthetic data it generates, CPU minutes
+#   DATA_DIR=../shared/dlcv_p2_data ./run_all.sh     the real data: preset laptop on a CPU (under an
+#                                                    hour), course (512 px) where CUDA is present
+#   PRESET=course DATA_DIR=... ./run_all.sh          force a preset (demo, laptop, course)
 #   REPORT_DIR=elsewhere ./run_all.sh                write the report elsewhere
 #
 # Further arguments go to `python -m hw_lib.pipeline` (--force, --set epochs=5, --no-pdf, --help).
-# Finished runs (runs/<preset>-<real|synthetic>/<model>) are reused, never deleted.
+# Finished runs (runs/<preset>-<source>/<model>) are reused, never deleted; a killed run resumes.
 set -euo pipefail
 cd "$(dirname "$0")"
 scripts/setup_env.sh
-args=(--preset "${PRESET:-demo}" --report-dir "${REPORT_DIR:-report}")
+args=(--preset "${PRESET:-auto}")
+if [ -n "${REPORT_DIR:-}" ]; then
+  args+=(--report-dir "$REPORT_DIR")
+fi
 if [ -n "${DATA_DIR:-}" ]; then
   args+=(--data-dir "$DATA_DIR")
 fi

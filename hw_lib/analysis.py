@@ -168,10 +168,12 @@ def header_table(runs: dict[str, Run]) -> str:
     rows = []
     for name, run in runs.items():
         p, s = run.provenance, run.summary
-        rows.append([name, f"{p['data_source']}, {p['train_pairs']}/{p['val_pairs']} pairs, trained at {p['image_size']} px",
-                     p["weights"].split(":")[0], p["precision"], str(s["epochs"]),
-                     f"{s['wall_seconds']:.0f} s", f"{s['train_images_per_second']:.1f}", p["git_commit"][:12]])
-    header = ["model", "data (train/val)", "weights", "precision", "epochs", "wall time", "train img/s", "commit"]
+        commit = p["git_commit"][:12] + ("+dirty" if p["git_commit"].endswith("+dirty") else "")
+        rows.append([name, p["data_source"], f"{p['train_pairs']}/{p['val_pairs']}", f"{p['image_size']} px",
+                     p["weights"].split(":")[0], p["precision"], str(s["epochs"]), f"{s['wall_seconds']:.0f} s",
+                     f"{s['train_images_per_second']:.1f}", commit])
+    header = ["model", "data", "pairs (train/val)", "trained at", "weights", "precision", "epochs", "wall time",
+              "train img/s", "commit"]
     return markdown_table(header, rows)
 
 

@@ -1,11 +1,15 @@
 """``python -m hw_lib.bench``: training and evaluation throughput, naive float32 vs the fast path.
 
-Both paths run in one process on the same card, so their ratio is meaningful even where absolute
-speed varies. Each measures the training step exactly as ``fit`` runs it (batches gathered from
-a uint8 split on the device, augmentation, normalisation, forward, backward, AdamW step) on
-random data, after warm-up steps (cudnn autotuning, compilation). TFLOP/s counts the model's
-forward + backward FLOPs (``torch.utils.flop_counter``) at the measured rate.
-The fast path (bf16 autocast + channels_last, optionally torch.compile) needs CUDA.
+Both paths run in one process on the same device, so their ratio is meaningful even where
+absolute speed varies. Each measures the training step exactly as ``fit`` runs it (batches
+gathered from a uint8 split on the device, augmentation, normalisation, forward, backward,
+AdamW step) on random data, after warm-up steps (cudnn autotuning, compilation). TFLOP/s counts
+the model's forward + backward FLOPs (``torch.utils.flop_counter``) at the measured rate.
+
+- naive: float32, contiguous tensors, torch's default (multi-tensor) AdamW;
+- fast: what ``fit`` uses by default (``precision="auto"``): bf16 autocast + channels_last on CUDA
+  and on CPUs with native bf16, float32 elsewhere; the fused AdamW kernel; ``--compile`` adds
+  torch.compile.
 """
 from __future__ import annotations
 
@@ -52,11 +56,11 @@ def training_flops_per_image(model_name: str, size: int, device: torch.device) -
 
 
 def measure(model_name: str, runtime: Runtime, size: int, batch: int, steps: int, warmup: int,
-            compile_model: bool, flops_per_image: float) -> Measurement:
+            compile_model: bool, fused: bool, flops_per_image: float) -> Measurement:
     torch.manual_seed(0)
     model = runtime.prepare(build_model(model_name))
     step_model = torch.compile(model) if compile_model else model
-    optimizer = make_optimizer(model, "adamw", 1e-5, 0.0)
+    optimizer = make_optimizer(model, "adamw", 1e-5, 0.0, fused=fused)
     scheduler = make_scheduler(optimizer, "constant", 1e-5, warmup + steps)
     gen = torch.Generator().manual_seed(0)
     train_one_epoch(step_model, random_split(batch * warmup, size, runtime.device, 1), optimizer, scheduler,
@@ -71,31 +75,32 @@ def measure(model_name: str, runtime: Runtime, size: int, batch: int, steps: int
     predict_labels(step_model, split.images, runtime, batch)
     runtime.synchronize()
     eval_rate = len(split) / (time.perf_counter() - start)
-    path = f"{runtime.precision}{'+channels_last' if runtime.channels_last else ''}{'+compile' if compile_model else ''}"
+    path = "+".join([runtime.precision] + ["channels_last"] * runtime.channels_last + ["fused_adamw"] * fused
+                    + ["compile"] * compile_model)
     return Measurement(model_name, path, train_rate, train_rate * flops_per_image / 1e12, eval_rate)
 
 
 def run_bench(models: list[str], device: str = "auto", size: int = 512, batch: int = 16, steps: int = 20,
               warmup: int = 3, compile_model: bool = False) -> list[Measurement]:
-    """Naive float32 and (on CUDA) the fast path for each model, measured one after the other."""
-    target = Runtime.create(device, "fp32").device
-    paths = [("fp32", False)]
-    if target.type == "cuda":
-        paths.append(("bf16", compile_model))
-    else:
-        print(f"fast path: needs CUDA; only the float32 path runs on {target}", flush=True)
+    """The naive and the fast path for each model, measured one after the other."""
+    fast = Runtime.create(device, "auto")
+    if fast.precision == "fp32":
+        print(f"fast path on {fast.device}: float32 (no native bf16 here), fused AdamW", flush=True)
     results = []
     for name in models:
-        flops = training_flops_per_image(name, size, target)
-        for precision, compile_this in paths:
+        flops = training_flops_per_image(name, size, fast.device)
+        for precision, fused, compile_this in (("fp32", False, False), ("auto", True, compile_model)):
             runtime = Runtime.create(device, precision)  # also sets this path's global TF32/cudnn flags
-            result = measure(name, runtime, size, batch, steps, warmup, compile_this, flops)
+            result = measure(name, runtime, size, batch, steps, warmup, compile_this, fused, flops)
             results.append(result)
-            print(f"{result.model:7s} {result.path:30s} train {result.train_images_per_second:8.1f} img/s "
+            print(f"{result.model:7s} {result.path:40s} train {result.train_images_per_second:8.1f} img/s "
                   f"{result.train_tflops:7.3f} TFLOP/s   eval {result.eval_images_per_second:8.1f} img/s", flush=True)
             gc.collect()
             if runtime.device.type == "cuda":
                 torch.cuda.empty_cache()
+        naive, fast_result = results[-2:]
+        print(f"{name:7s} fast / naive: train x{fast_result.train_images_per_second / naive.train_images_per_second:.2f}, "
+              f"eval x{fast_result.eval_images_per_second / naive.eval_images_per_second:.2f}", flush=True)
     return results
 
 
@@ -107,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--steps", type=int, default=20, help="timed training steps per path")
     parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument("--compile", action="store_true", help="torch.compile the fast path")
+    parser.add_argument("--compile", action="store_true", help="torch.compile the fast path (CUDA)")
     parser.add_argument("--json", default=None, help="also write the measurements here")
     args = parser.parse_args(argv)
     device = torch.cuda.get_device_name() if torch.cuda.is_available() and args.device != "cpu" else "cpu"

@@ -31,13 +31,13 @@ class RunConfig:
     model: str = "fcn8s"
     data_dir: str = "data/synthetic"
     run_dir: str = "runs/fcn8s"
-    epochs: int = 12
-    batch_size: int = 8
-    lr: float = 3e-4
+    epochs: int = 14
+    batch_size: int = 2
+    lr: float = 1e-4
     weight_decay: float = 1e-4
     optimizer: str = "adamw"
     schedule: str = "onecycle"
-    image_size: int | None = 64
+    image_size: int | None = 96
     train_limit: int | None = None
     val_limit: int | None = None
     augment: bool = True
@@ -146,8 +146,8 @@ HELP = {
 #: a 2-core CPU within an hour for the three models. ``course``: the homework's settings (a GPU job).
 PRESETS: dict[str, dict[str, Any]] = {
     "demo": {},
-    "laptop": {"epochs": 5, "image_size": 64, "batch_size": 8, "data_dir": "../shared/dlcv_p2_data"},
-    "course": {"epochs": 20, "image_size": 512, "batch_size": 16, "data_dir": "../shared/dlcv_p2_data"},
+    "laptop": {"epochs": 5, "image_size": 64, "batch_size": 16, "lr": 1e-3, "data_dir": "../shared/dlcv_p2_data"},
+    "course": {"epochs": 20, "image_size": 512, "batch_size": 16, "lr": 3e-4, "data_dir": "../shared/dlcv_p2_data"},
 }
 
 

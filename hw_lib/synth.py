@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -100,7 +101,7 @@ def _paint(rng: np.random.Generator, regions: np.ndarray, labels: np.ndarray) ->
     return image.clip(0, 255).astype(np.uint8)
 
 
-def make_sample(seed: int, split: str, index: int, size: int = 128) -> tuple[np.ndarray, np.ndarray]:
+def make_sample(seed: int, split: str, index: int, size: int = 96) -> tuple[np.ndarray, np.ndarray]:
     """One deterministic ``(image (H, W, 3) uint8, labels (H, W) uint8)`` pair."""
     rng = np.random.default_rng([seed, 0 if split == TRAIN else 1, index])
     regions, labels = _label_map(rng, size)
@@ -116,9 +117,19 @@ def validation_ids(count: int) -> list[int]:
     return sorted(rest + required)
 
 
-def write_dataset(out_dir: str | Path, n_train: int = 64, n_val: int = 24, size: int = 128, seed: int = 0) -> Path:
-    """Write ``train/`` and ``validation/`` under ``out_dir`` (skips files already written)."""
+def write_dataset(out_dir: str | Path, n_train: int = 32, n_val: int = 12, size: int = 96, seed: int = 0) -> Path:
+    """Write ``train/`` and ``validation/`` under ``out_dir``.
+
+    Files already written with the same parameters are kept; a folder this module wrote with other
+    parameters is written anew (it is generated data, reproducible from its SYNTHETIC.json).
+    """
     out_dir = Path(out_dir)
+    params = {"synthetic": True, "generator": "hw_lib.synth", "train": n_train, "validation": n_val,
+              "size": size, "seed": seed}
+    marker = out_dir / SYNTHETIC_MARKER
+    if marker.exists() and json.loads(marker.read_text()) != params:
+        for split in (TRAIN, VALIDATION):
+            shutil.rmtree(out_dir / split, ignore_errors=True)
     for split, ids in ((TRAIN, range(n_train)), (VALIDATION, validation_ids(n_val))):
         folder = out_dir / split
         folder.mkdir(parents=True, exist_ok=True)
@@ -130,9 +141,7 @@ def write_dataset(out_dir: str | Path, n_train: int = 64, n_val: int = 24, size:
             image, labels = make_sample(seed, split, index, size)
             Image.fromarray(labels_to_rgb(labels)).save(mask_path)
             Image.fromarray(image).save(image_path, quality=90)
-    params = {"synthetic": True, "generator": "hw_lib.synth", "train": n_train, "validation": n_val,
-              "size": size, "seed": seed}
-    (out_dir / SYNTHETIC_MARKER).write_text(json.dumps(params, indent=2) + "\n")
+    marker.write_text(json.dumps(params, indent=2) + "\n")
     return out_dir
 
 
@@ -145,9 +154,9 @@ def is_synthetic(data_dir: str | Path) -> bool:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m hw_lib.synth", description=__doc__.split("\n")[0])
     parser.add_argument("out_dir", help="folder to write train/ and validation/ into")
-    parser.add_argument("--train", type=int, default=64, help="number of training pairs (default 64)")
-    parser.add_argument("--val", type=int, default=24, help="number of validation pairs, >= 3 (default 24)")
-    parser.add_argument("--size", type=int, default=128, help="image side in pixels (default 128)")
+    parser.add_argument("--train", type=int, default=32, help="number of training pairs (default 32)")
+    parser.add_argument("--val", type=int, default=12, help="number of validation pairs, >= 3 (default 12)")
+    parser.add_argument("--size", type=int, default=96, help="image side in pixels (default 96)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     if args.val < len(SAMPLE_IDS) or args.train < 1 or args.size < 32:

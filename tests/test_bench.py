@@ -7,10 +7,12 @@ def test_bench_measures_the_training_step_on_the_cpu(tmp_path, capsys):
     assert bench.main(["--models", "fcn8s", "--device", "cpu", "--size", "64", "--batch", "2", "--steps", "2",
                        "--warmup", "1", "--json", str(tmp_path / "bench.json")]) == 0
     out = capsys.readouterr().out
-    assert "fast path: needs CUDA" in out and "fcn8s   fp32" in out
-    result = json.loads((tmp_path / "bench.json").read_text())["results"][0]
-    assert result["path"] == "fp32" and result["train_images_per_second"] > 0 and result["eval_images_per_second"] > 0
-    assert result["train_tflops"] > 0
+    assert "fcn8s   fp32 " in out and "fast / naive: train x" in out
+    naive, fast = json.loads((tmp_path / "bench.json").read_text())["results"]
+    assert naive["path"] == "fp32" and fast["path"].endswith("+fused_adamw")
+    for result in (naive, fast):
+        assert result["train_images_per_second"] > 0 and result["eval_images_per_second"] > 0
+        assert result["train_tflops"] > 0
 
 
 def test_flop_count_scales_with_the_image_area():

@@ -140,6 +140,14 @@ def test_synthetic_data_is_deterministic_and_has_the_sample_ids(tmp_path):
     assert is_synthetic(out) and is_synthetic(out / "train") and not is_synthetic(tmp_path.parent)
 
 
+def test_synthetic_data_written_with_other_parameters_is_written_anew(tmp_path):
+    write_dataset(tmp_path, n_train=3, n_val=3, size=64)
+    write_dataset(tmp_path, n_train=2, n_val=3, size=96)
+    pairs = find_pairs(tmp_path / "train")
+    assert [p.id for p in pairs] == ["0000", "0001"]
+    assert np.asarray(Image.open(pairs[0].image)).shape == (96, 96, 3)
+
+
 def test_synthetic_classes_are_all_present_in_a_split():
     labels = np.stack([make_sample(0, "train", i, 64)[1] for i in range(16)])
     assert set(np.unique(labels)) >= {0, 1, 2, 3, 4, 5}

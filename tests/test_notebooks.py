@@ -12,6 +12,7 @@ from hw_lib.errors import ConfigError
 from hw_lib.pipeline import NotebookError, build_report, choose_preset, display_path
 
 from .helpers import REPO
+from .test_html_export import browser_check, render_problems
 
 SMOKE = {"epochs": 2, "batch_size": 4, "image_size": 64}  # snapshot epochs derived: 1, 2
 SECTIONS = ["1. VGG16-FCN32s architecture", "2. FCN32s predicted masks", "3. The improved model: FCN8s",
@@ -78,6 +79,13 @@ def test_results_json_and_html(report):
     alts = re.findall(r'<img[^>]* alt="([^"]*)"', html)
     assert len(alts) == 4 and all(len(alt) > 40 and "No description" not in alt for alt in alts)
     assert any(alt.startswith("FCN8s predicted masks of validation images 0008, 0097, 0107 at epochs 1, 2,") for alt in alts)
+
+
+def test_the_generated_html_renders_in_a_browser_with_no_request_leaving_it(report):
+    _, files = report
+    facts = browser_check(files["html"])
+    assert render_problems(facts) == [] and facts["math"]
+    assert len(facts["images"]) == 4 and all(len(img["alt"]) > 40 for img in facts["images"])
 
 
 def test_pdf_is_built_when_tex_is_installed(report):
