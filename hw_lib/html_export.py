@@ -17,6 +17,7 @@ backtick. TeX that ``latex2mathml`` cannot read is shown as code, with a warning
 """
 from __future__ import annotations
 
+import re
 from html import escape
 from pathlib import Path
 from typing import Any
@@ -32,9 +33,16 @@ TEMPLATES = Path(__file__).resolve().parent / "templates"  # read from the sourc
 TEMPLATE_NAME = "offline_html"
 
 
+# TeX's thin space after an operator name (\ln x), which latex2mathml leaves out; none before "(" as in TeX
+_FUNCTION_NAME = re.compile(r"(<mi>(?:arg|cos|cosh|cot|coth|csc|deg|det|dim|exp|gcd|hom|inf|ker|lg|lim|liminf|limsup"
+                            r"|ln|log|max|min|Pr|sec|sin|sinh|sup|tan|tanh)</mi>)(?!<mo[^>]*>&#x00028;)")
+THIN_SPACE = '<mspace width="0.1667em"></mspace>'
+
+
 def tex_to_mathml(tex: str, display: bool) -> str:
     """One formula as a ``<math>`` element (``display="block"`` for display math)."""
-    return latex_to_mathml(tex.strip(), display="block" if display else "inline")
+    mathml = latex_to_mathml(tex.strip(), display="block" if display else "inline")
+    return _FUNCTION_NAME.sub(r"\1" + THIN_SPACE, mathml)
 
 
 class _PandocDollarParser(MathInlineParser):

@@ -26,11 +26,11 @@ from .data import Split, find_pairs, fingerprint, load_split, split_dirs
 from .engine import (EpochStats, NonFiniteLoss, Runtime, class_weights, evaluate, make_optimizer, make_scheduler,
                      seconds_to_text, train_one_epoch)
 from .errors import ConfigError, TrainingError
-from .metrics import BandAccuracy, Scores, band_accuracy, band_width, boundary_band
+from .metrics import BandAccuracy, FinalScores, Scores, band_accuracy, band_width, boundary_band
 from .models import FCN, build_model
 from .runs import (CHECKPOINT, CONFIG, FINAL_SCORES, METRICS, MODEL, SUMMARY, Run, environment, open_run_dir,
                    snapshot_path)
-from .scoring import FinalScores, score_folder
+from .scoring import score_folder
 from .synth import is_synthetic
 
 def load_data(config: RunConfig, log: Callable[[str], None] = print) -> tuple[Split, Split]:

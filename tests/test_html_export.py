@@ -23,7 +23,7 @@ from bs4 import BeautifulSoup
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 from PIL import Image
 
-from hw_lib.html_export import OfflineHTMLExporter, export_html
+from hw_lib.html_export import OfflineHTMLExporter, export_html, tex_to_mathml
 
 from .helpers import REPO
 
@@ -111,6 +111,15 @@ def test_unreadable_tex_is_shown_as_code() -> None:
     soup = BeautifulSoup(OfflineHTMLExporter().from_notebook_node(nb)[0], "html.parser")
     assert soup.find("code", class_="tex-math").string == r"\frac{1}{"
     assert len(soup.find_all("math")) == 1
+
+
+def test_operator_names_get_the_thin_space_tex_gives_them() -> None:
+    def after_ln(tex: str) -> str:
+        return BeautifulSoup(tex_to_mathml(tex, display=False), "html.parser").find("mi", string="ln").find_next_sibling().name
+
+    assert after_ln(r"\ln x") == "mspace"
+    assert after_ln(r"\ln(x)") == "mo"  # TeX puts no space before a parenthesis either
+    assert "mspace" not in tex_to_mathml(r"\sigma x", display=False)
 
 
 def test_alt_text_from_metadata(tiny_html: Path) -> None:

@@ -174,3 +174,17 @@ def test_run_all_exits_with_one_clear_line_on_bad_input(tmp_path):
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1] == f"error: {tmp_path / 'nowhere'}: data folder does not exist"
     assert not (tmp_path / "report").exists()
+
+
+def test_every_model_of_the_committed_demo_learned():
+    """Well above predicting the most common class everywhere (mIoU = its pixel share / 6), and not one class."""
+    from hw_lib.colors import SCORED_CLASSES, rgb_to_labels
+    from hw_lib.data import find_pairs, read_mask_rgb
+
+    results = json.loads((REPO / "report" / "demo-synthetic" / "results.json").read_text())
+    labels = [rgb_to_labels(read_mask_rgb(p.mask)) for p in find_pairs(REPO / "data" / "synthetic" / "validation")]
+    shares = [sum(int((m == c).sum()) for m in labels) for c in SCORED_CLASSES]
+    majority_level = max(shares) / sum(shares) / len(SCORED_CLASSES)
+    for name, model in results["models"].items():
+        assert model["final_miou"] >= 1.5 * majority_level, (name, model["final_miou"], majority_level)
+        assert model["dominant_prediction"]["share"] < 0.8, (name, model["dominant_prediction"])
