@@ -54,12 +54,18 @@ class NotebookError(HwLibError):
     """A notebook failed to execute or export."""
 
 
+def absolute(path: str | Path) -> Path:
+    """``path`` made absolute with ``..`` removed by name, symlinks kept: a ``../shared`` that is a
+    link to another disk still reads as ``../shared``."""
+    return Path(os.path.abspath(Path(path).expanduser()))
+
+
 def display_path(path: str | Path) -> str:
     """``path`` as a reader can use it: relative to the repository when it lies in or beside it
-    (``data/synthetic``, ``../shared/dlcv_p2_data``), else as given."""
-    resolved = Path(path).expanduser().resolve()
-    if resolved.is_relative_to(REPO.parent):
-        return os.path.relpath(resolved, REPO)
+    (``data/synthetic``, ``../shared/dlcv_p2_data``, also through a symlink), else as given."""
+    for candidate in (absolute(path), Path(path).expanduser().resolve()):
+        if candidate.is_relative_to(REPO.parent):
+            return os.path.relpath(candidate, REPO)
     return str(path)
 
 
@@ -127,11 +133,11 @@ def choose_preset(preset: str, data_dir: str | Path | None) -> tuple[str, str]:
 def resolve_data(data_dir: str | Path | None, synth_dir: Path) -> Path:
     """The data folder to use: ``data_dir`` when given, else synthetic demo data (written once)."""
     if data_dir:
-        path = Path(data_dir).expanduser().resolve()
+        path = absolute(data_dir)
         split_dirs(path)
         return path
     print(f"no DATA_DIR given: using synthetic demo data in {display_path(synth_dir)}", flush=True)
-    return write_dataset(synth_dir).resolve()
+    return absolute(write_dataset(synth_dir))
 
 
 def check_parameters(preset: str, overrides: dict[str, Any], force: bool) -> None:
@@ -175,10 +181,10 @@ def build_report(preset: str = "auto", data_dir: str | Path | None = None, repor
     check_parameters(preset, overrides, force)
     data = resolve_data(data_dir, Path(synth_dir))
     name = f"{preset}-{'synthetic' if is_synthetic(data) else 'real'}"
-    runs_dir = Path(runs_dir or REPO / "runs" / name).resolve()
+    runs_dir = absolute(runs_dir or REPO / "runs" / name)
     if not allow_cpu:
         refuse_slow_training(preset, data, runs_dir, force, overrides)
-    report_dir = Path(report_dir or REPO / "report" / name).resolve()
+    report_dir = absolute(report_dir or REPO / "report" / name)
     report_dir.mkdir(parents=True, exist_ok=True)
     timings = {}
     for model in REPORT_MODELS:

@@ -142,6 +142,20 @@ def test_paths_are_shown_relative_to_the_repository():
     assert display_path("/elsewhere/data") == "/elsewhere/data"
 
 
+def test_a_shared_folder_that_is_a_symlink_still_reads_as_beside_the_repository(tmp_path, monkeypatch):
+    import hw_lib.pipeline as pipeline
+
+    (tmp_path / "clone" / "main").mkdir(parents=True)
+    for split in ("train", "validation"):
+        (tmp_path / "disk" / "shared" / "dlcv_p2_data" / split).mkdir(parents=True)
+    (tmp_path / "clone" / "shared").symlink_to(tmp_path / "disk" / "shared")
+    monkeypatch.setattr(pipeline, "REPO", tmp_path / "clone" / "main")
+    monkeypatch.chdir(tmp_path / "clone" / "main")
+    assert display_path("../shared/dlcv_p2_data") == "../shared/dlcv_p2_data"
+    data = pipeline.resolve_data("../shared/dlcv_p2_data", tmp_path / "unused")
+    assert display_path(data) == "../shared/dlcv_p2_data"
+
+
 def test_the_preset_follows_the_data_and_the_device(monkeypatch):
     monkeypatch.setattr("torch.cuda.is_available", lambda: False)
     assert choose_preset("auto", None)[0] == "demo"
