@@ -10,6 +10,7 @@ from . import bootstrap
 from .colors import CLASS_NAMES, SCORED_CLASSES
 from .errors import ConfigError
 from .metrics import FinalScores
+from .models import score_map_side
 from .runs import Run
 
 SCORED_NAMES = [CLASS_NAMES[c] for c in SCORED_CLASSES]
@@ -17,6 +18,8 @@ SCORED_NAMES = [CLASS_NAMES[c] for c in SCORED_CLASSES]
 REPORT_MODELS = ("fcn32s", "fcn16s", "fcn8s")
 #: a model that gives one class to this share of the pixels has collapsed to it
 COLLAPSED = 0.98
+#: FCN32s score maps of at most this side (trained at <= 128 px) are coarse enough to say so
+COARSE_SCORE_MAP = 3
 
 
 def epochs_to_reach(run: Run, fraction: float = 0.9) -> int | None:
@@ -227,6 +230,16 @@ def discussion(table: dict[str, Any], runs: dict[str, Run]) -> str:
                    if models[name]["weights"].startswith("none") else "")
         text.append(f"{name} predicts {top['class']} for {top['share']:.1%} of the validation pixels at the end: it has not learned to tell the classes apart{scratch}, so its IoU is near 0 for every "
                     "other class.")
+
+    px = r32["train_px"]
+    cells = score_map_side(px)
+    if cells <= COARSE_SCORE_MAP:
+        text.append(f"Resolution: trained at {px} px, FCN32s's stride-32 score map has {cells}x{cells} "
+                    f"cell{'s' if cells > 1 else ''} per image (pool5 is {px // 32}x{px // 32} and the seed's 2x2 fc6 "
+                    f"takes one off; at 512 px it is {score_map_side(512)}x{score_map_side(512)}). Its masks hold at "
+                    f"most {cells * cells} class-score vector{'s' if cells > 1 else ''} per image, which the learned "
+                    "upsampling only spreads out, so part of FCN8s's and FCN16s's lead here is that handicap of "
+                    "the small training size, not only what their skips add at the course's resolution.")
 
     gains = {c: r8["per_class_iou"][c] - r32["per_class_iou"][c] for c in SCORED_NAMES
              if r8["per_class_iou"][c] is not None and r32["per_class_iou"][c] is not None}

@@ -76,6 +76,7 @@ def test_a_clearly_better_fcn8s_is_called_real_with_its_interval(tmp_path):
     assert "Why:" not in text and "Against FCN32s, FCN8s gains more at boundaries" in text
     assert not table["comparisons"]["fcn16s - fcn32s"]["excludes_zero"]
     assert "FCN16s (the pool4 skip only) against FCN32s" in text and "not shown to be real" in text
+    assert "score map has 1x1 cell per image" in text and "at most 1 class-score vector per image" in text
     assert analysis.comparison_table(table).splitlines()[2].startswith(f"| fcn8s - fcn32s | {comparison['delta']:+.3f} |")
     assert analysis.miou_table(table["models"]).splitlines()[0].startswith("| model | mIoU at 512 px | 95% CI |")
 
@@ -108,6 +109,15 @@ def test_a_worse_fcn8s_and_a_collapsed_model_are_reported_as_such(tmp_path):
     assert "fcn16s predicts Agriculture for 100.0% of the validation pixels" in text
     assert table["models"]["fcn16s"]["dominant_prediction"] == {"class": "Agriculture", "share": 1.0}
     assert table["bootstrap"]["resamples"] >= 1000 and CLASS_NAMES[1] == "Agriculture"
+
+
+def test_no_resolution_caveat_where_fcn32s_has_a_fine_score_map(tmp_path):
+    rng = np.random.default_rng(4)
+    runs = {name: fake_run(tmp_path, name, [0.5], 0.7, 0.9, per_image(0.7, rng)) for name in analysis.REPORT_MODELS}
+    for run in runs.values():
+        run.summary["train_px"] = 512
+    text = analysis.discussion(analysis.results(runs), runs)
+    assert "Resolution:" not in text and "score map" not in text
 
 
 def test_models_scored_on_different_images_are_not_compared(tmp_path):

@@ -9,7 +9,7 @@ from torch import nn
 from torchvision.models.vgg import cfgs, make_layers
 
 from hw_lib.errors import ImageSizeError, WeightsError
-from hw_lib.models import FCN8s, FCN16s, FCN32s, bilinear_kernel, build_model, init_bilinear_
+from hw_lib.models import FCN8s, FCN16s, FCN32s, bilinear_kernel, build_model, init_bilinear_, score_map_side
 
 from .helpers import SEED, need
 
@@ -67,6 +67,14 @@ def test_output_has_the_input_size(model_cls, side):
     with torch.no_grad():
         out = model(torch.zeros(1, 3, side, side))
     assert out.shape == (1, 7, side, side)
+
+
+@pytest.mark.parametrize("side", [64, 96, 512])
+def test_score_map_side_is_what_fcn32s_computes_before_upsampling(side):
+    model = FCN32s().eval()
+    with torch.no_grad():
+        scores = model.classifier[:-1](model.features(torch.zeros(1, 3, side, side)))
+    assert scores.shape[-2:] == (score_map_side(side),) * 2
 
 
 def test_non_square_inputs_work_too():

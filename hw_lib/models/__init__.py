@@ -3,7 +3,7 @@ from __future__ import annotations
 
 
 from .backbone import IMAGENET, SCRATCH, describe_weights, vgg16_features
-from .base import MIN_SIDE, NUM_CLASSES, STRIDE, FCN, check_input_size
+from .base import MIN_SIDE, NUM_CLASSES, STRIDE, FCN, check_input_size, score_map_side
 from .bilinear import bilinear_kernel, init_bilinear_
 from .fcn8s import FCN8s
 from .fcn16s import FCN16s
@@ -23,5 +23,6 @@ def build_model(name: str, weights: str | None = None, num_classes: int = NUM_CL
 
 __all__ = [
     "FCN", "FCN8s", "FCN16s", "FCN32s", "IMAGENET", "MIN_SIDE", "MODELS", "NUM_CLASSES", "SCRATCH", "STRIDE",
-    "bilinear_kernel", "build_model", "check_input_size", "describe_weights", "init_bilinear_", "vgg16_features",
+    "bilinear_kernel", "build_model", "check_input_size", "describe_weights", "init_bilinear_", "score_map_side",
+    "vgg16_features",
 ]

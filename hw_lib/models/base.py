@@ -27,6 +27,11 @@ def classifier_head(num_classes: int, upsample: nn.ConvTranspose2d) -> nn.Sequen
     )
 
 
+def score_map_side(side: int) -> int:
+    """Side of the stride-32 class-score map for an input side: pool5's side, less one for the 2x2 fc6."""
+    return side // STRIDE - 1
+
+
 def check_input_size(model: nn.Module, x: torch.Tensor) -> None:
     """Refuse sides the FCN cannot map back to the input's size."""
     h, w = x.shape[-2:]
