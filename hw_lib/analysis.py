@@ -232,11 +232,11 @@ def discussion(table: dict[str, Any], runs: dict[str, Run]) -> str:
                     "other class.")
 
     px = r32["train_px"]
-    cells = score_map_side(px)
+    cells, course_cells = score_map_side(px), score_map_side(512)
     if cells <= COARSE_SCORE_MAP:
         text.append(f"Resolution: trained at {px} px, FCN32s's stride-32 score map has {cells}x{cells} "
-                    f"cell{'s' if cells > 1 else ''} per image (pool5 is {px // 32}x{px // 32} and the seed's 2x2 fc6 "
-                    f"takes one off; at 512 px it is {score_map_side(512)}x{score_map_side(512)}). Its masks hold at "
+                    f"cell{'s' if cells > 1 else ''} per image (pool5 is {cells + 1}x{cells + 1} and the seed's 2x2 "
+                    f"fc6 takes one off; at 512 px it is {course_cells}x{course_cells}). Its masks hold at "
                     f"most {cells * cells} class-score vector{'s' if cells > 1 else ''} per image, which the learned "
                     "upsampling only spreads out, so part of FCN8s's and FCN16s's lead here is that handicap of "
                     "the small training size, not only what their skips add at the course's resolution.")
