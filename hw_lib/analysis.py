@@ -152,10 +152,13 @@ def report_header(runs: dict[str, Run]) -> str:
                 else "**Backbone weights:** " + "; ".join(weights) + ".")
     summaries = [r.summary for r in runs.values()]
     train, scored = sorted({s["train_px"] for s in summaries}), sorted({s["scored_at_px"] for s in summaries})
+    crops = sorted({r.provenance.get("crop_size") for r in runs.values()} - {None})
+    cropped = (f"; each training step sees random {', '.join(map(str, crops))} px crops of them, validation and "
+               "scoring whole images" if crops else "")
     if train == scored:
-        size = f"**Resolution:** trained and scored at {', '.join(map(str, scored))} px."
+        size = f"**Resolution:** trained and scored at {', '.join(map(str, scored))} px{cropped}."
     else:
-        size = (f"**Resolution:** trained at {', '.join(map(str, train))} px (the images resized), scored at "
+        size = (f"**Resolution:** trained at {', '.join(map(str, train))} px (the images resized{cropped}), scored at "
                 f"{', '.join(map(str, scored))} px, the masks' own size: predictions upsampled to it, exactly as "
                 "`python -m hw_lib.predict` + `python -m hw_lib.evaluate` score them. Per-epoch curves are at the "
                 "training size.")
@@ -166,13 +169,19 @@ def report_header(runs: dict[str, Run]) -> str:
     return "\n\n".join([data, backbone, size, device])
 
 
+def trained_at(provenance: dict) -> str:
+    """``"128 px"``, or ``"128 px, 64 px crops"`` for a run trained on crops."""
+    crop = provenance.get("crop_size")
+    return f"{provenance['image_size']} px" + (f", {crop} px crops" if crop else "")
+
+
 def header_table(runs: dict[str, Run]) -> str:
     """What each run used: data, backbone weights, device, time, commit."""
     rows = []
     for name, run in runs.items():
         p, s = run.provenance, run.summary
         commit = p["git_commit"][:12] + ("+dirty" if p["git_commit"].endswith("+dirty") else "")
-        rows.append([name, p["data_source"], f"{p['train_pairs']}/{p['val_pairs']}", f"{p['image_size']} px",
+        rows.append([name, p["data_source"], f"{p['train_pairs']}/{p['val_pairs']}", trained_at(p),
                      p["weights"].split(":")[0], p["precision"], str(s["epochs"]), f"{s['wall_seconds']:.0f} s",
                      f"{s['train_images_per_second']:.1f}", commit])
     header = ["model", "data", "pairs (train/val)", "trained at", "weights", "precision", "epochs", "wall time",

@@ -38,6 +38,7 @@ class RunConfig:
     optimizer: str = "adamw"
     schedule: str = "onecycle"
     image_size: int | None = 96
+    crop_size: int | None = None
     train_limit: int | None = None
     val_limit: int | None = None
     augment: bool = True
@@ -72,6 +73,10 @@ class RunConfig:
         if self.image_size is not None and (self.image_size % STRIDE or self.image_size < MIN_SIDE):
             raise ConfigError(f"image_size: {self.image_size} does not work; use a multiple of {STRIDE} "
                               f">= {MIN_SIDE} (64, 96, 128, ..., 512) or None")
+        if self.crop_size is not None and (self.crop_size % STRIDE or self.crop_size < MIN_SIDE
+                                           or (self.image_size is not None and self.crop_size > self.image_size)):
+            raise ConfigError(f"crop_size: {self.crop_size} does not work; use a multiple of {STRIDE} >= {MIN_SIDE} "
+                              f"and <= image_size ({self.image_size}), or None for whole images")
         if self.snapshot_epochs is None:
             return dataclasses.replace(self, snapshot_epochs=default_snapshot_epochs(self.epochs))
         bad = [e for e in self.snapshot_epochs if not 1 <= e <= self.epochs]
@@ -129,6 +134,8 @@ HELP = {
     "optimizer": "adamw or sgd (momentum 0.9)",
     "schedule": "onecycle, cosine or constant (per step)",
     "image_size": "resize to this square side (a multiple of 32, >= 64); none keeps the files' size",
+    "crop_size": "train on random square crops of this side (a multiple of 32, >= 64, <= image_size); "
+                 "validation and scoring see whole images; none trains on whole images",
     "train_limit": "use only the first N training pairs",
     "val_limit": "use only the first N validation pairs (the sample ids are always kept)",
     "augment": "random flips and 90-degree rotations",

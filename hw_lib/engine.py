@@ -23,7 +23,7 @@ from .colors import NUM_CLASSES
 from .data import Split
 from .errors import ConfigError, TrainingError
 from .metrics import ConfusionMatrix
-from .transforms import normalize, random_dihedral
+from .transforms import normalize, random_crop, random_dihedral
 
 
 @dataclass(frozen=True)
@@ -126,10 +126,12 @@ def train_one_epoch(
     epoch: int,
     augment: bool = True,
     loss_weights: torch.Tensor | None = None,
+    crop_size: int | None = None,
     sync_every: int = 20,
     on_progress: Callable[[int, float], None] | None = None,
 ) -> EpochStats:
-    """One pass over ``split`` (already on ``runtime.device``) in shuffled batches (last partial dropped).
+    """One pass over ``split`` (already on ``runtime.device``) in shuffled batches (last partial dropped),
+    each image as a random ``crop_size`` window when that is given.
 
     ``model`` may be a torch.compile'd wrapper. Raises :class:`NonFiniteLoss` naming the epoch and step.
     ``on_progress(steps_done, mean_loss)`` is called at each synchronisation point.
@@ -153,6 +155,8 @@ def train_one_epoch(
     for step in range(steps):
         index = order[step * batch_size : (step + 1) * batch_size].to(runtime.device, non_blocking=True)
         images, labels = split.images[index], split.labels[index]
+        if crop_size is not None:
+            images, labels = random_crop(images, labels, crop_size, generator)
         if augment:
             images, labels = random_dihedral(images, labels, generator)
         with runtime.autocast():

@@ -45,6 +45,9 @@ def load_data(config: RunConfig, log: Callable[[str], None] = print) -> tuple[Sp
         val_ids = kept + [i for i in config.sample_ids if i not in kept]
     train = load_split(train_dir, config.image_size, limit=config.train_limit)
     val = load_split(val_dir, config.image_size, ids=val_ids)
+    side = min(train.labels.shape[-2:])
+    if config.crop_size is not None and config.crop_size > side:
+        raise ConfigError(f"crop_size: {config.crop_size} is larger than the {side} px training images of {train_dir}")
     for split in (train, val):
         note = split.off_palette_note()
         if note:
@@ -118,6 +121,7 @@ def _provenance(config: RunConfig, runtime: Runtime, model: FCN, train: Split, v
         "data_source": "synthetic" if is_synthetic(config.data_dir) else "real",
         "data_dir": config.data_dir, "data_fingerprint": data_fingerprint,
         "train_pairs": len(train), "val_pairs": len(val), "image_size": int(train.images.shape[-1]),
+        "crop_size": config.crop_size,
         "weights": model.backbone_weights,
     }
 
@@ -191,7 +195,8 @@ def fit(config: RunConfig, force: bool = False, progress: bool = True, log: Call
         started = time.perf_counter()
         try:
             stats = train_one_epoch(step_model, train, optimizer, scheduler, runtime, config.batch_size, generator,
-                                    epoch, config.augment, loss_weights, on_progress=on_progress)
+                                    epoch, config.augment, loss_weights, config.crop_size,
+                                    on_progress=on_progress)
         except NonFiniteLoss as e:
             bar.close()
             kept = f"the last good checkpoint ({run_dir / CHECKPOINT}, epoch {epoch - 1}) is kept" if epoch > 1 \

@@ -25,6 +25,25 @@ def denormalize(images: torch.Tensor) -> torch.Tensor:
     return (images.float() * std + mean).round().clamp(0, 255).to(torch.uint8)
 
 
+def random_crop(
+    images: torch.Tensor, labels: torch.Tensor, size: int, generator: torch.Generator | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """A ``size`` x ``size`` window of each sample, at an offset drawn per sample, from images and labels alike.
+
+    Training on crops of a larger resize keeps the step's cost of ``size`` pixels while the model
+    learns at the finer resolution it is scored at. The draws come from ``generator`` (CPU).
+    """
+    n, height, width = labels.shape
+    if size > min(height, width):
+        raise ValueError(f"crop of {size} px is larger than the {width}x{height} images")
+    top = torch.randint(0, height - size + 1, (n, 1), generator=generator).to(images.device, non_blocking=True)
+    left = torch.randint(0, width - size + 1, (n, 1), generator=generator).to(images.device, non_blocking=True)
+    span = torch.arange(size, device=images.device)
+    rows, cols = (top + span)[:, :, None], (left + span)[:, None, :]  # (N, size, 1), (N, 1, size)
+    batch = torch.arange(n, device=images.device)[:, None, None]
+    return images.permute(0, 2, 3, 1)[batch, rows, cols].permute(0, 3, 1, 2), labels[batch, rows, cols]
+
+
 def random_dihedral(
     images: torch.Tensor, labels: torch.Tensor, generator: torch.Generator | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:

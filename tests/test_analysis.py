@@ -53,8 +53,9 @@ def fake_run(folder: Path, name: str, mious: list[float], boundary: float, inter
                "wall_seconds": 600.0, "confusion": mats.sum(0).tolist()}
     config = {"optimizer": "adamw", "lr": 3e-4, "weight_decay": 1e-4, "schedule": "onecycle", "batch_size": 16,
               "augment": True, "class_weighting": "none", "seed": 0, "model": name}
-    provenance = {"data_dir": "../shared/dlcv_p2_data", "train_pairs": 2000, "val_pairs": len(IDS),
-                  "image_size": 64, "git_commit": "abc"}
+    provenance = {"data_dir": "../shared/dlcv_p2_data", "data_source": "real", "train_pairs": 2000,
+                  "val_pairs": len(IDS), "image_size": 64, "weights": "none: from scratch", "device": "cpu",
+                  "precision": "fp32", "git_commit": "abc"}
     return Run(path, config, provenance, history, summary)
 
 
@@ -118,6 +119,22 @@ def test_no_resolution_caveat_where_fcn32s_has_a_fine_score_map(tmp_path):
         run.summary["train_px"] = 512
     text = analysis.discussion(analysis.results(runs), runs)
     assert "Resolution:" not in text and "score map" not in text
+
+
+def test_the_header_says_how_the_runs_were_trained_and_scored(tmp_path):
+    rng = np.random.default_rng(5)
+    runs = {name: fake_run(tmp_path, name, [0.5], 0.7, 0.9, per_image(0.7, rng)) for name in analysis.REPORT_MODELS}
+    header, table = analysis.report_header(runs), analysis.header_table(runs)
+    assert "**Data:** the real course data" in header and "**Backbone weights: none**" in header
+    assert "trained at 64 px (the images resized), scored at 512 px" in header and "crops" not in header + table
+    assert "| 64 px |" in table
+    for run in runs.values():
+        run.provenance.update(image_size=128, crop_size=64)
+        run.summary["train_px"] = 128
+    header, table = analysis.report_header(runs), analysis.header_table(runs)
+    assert ("trained at 128 px (the images resized; each training step sees random 64 px crops of them, "
+            "validation and scoring whole images), scored at 512 px") in header
+    assert "| 128 px, 64 px crops |" in table
 
 
 def test_models_scored_on_different_images_are_not_compared(tmp_path):

@@ -7,7 +7,7 @@ from hw_lib.colors import labels_to_rgb
 from hw_lib.data import SegmentationDataset, find_pairs, load_pair, load_split
 from hw_lib.errors import DataError
 from hw_lib.synth import SAMPLE_IDS, is_synthetic, make_sample, write_dataset
-from hw_lib.transforms import IMAGENET_MEAN, denormalize, normalize, random_dihedral
+from hw_lib.transforms import IMAGENET_MEAN, denormalize, normalize, random_crop, random_dihedral
 
 from .helpers import REAL_DATA, need
 
@@ -129,6 +129,26 @@ def test_augmentation_moves_images_and_labels_together():
     assert torch.equal(out_images[:, 0], out_labels)
     distinct = {tuple(x.flatten()[:3].tolist()) for x in out_labels}
     assert len(distinct) == 8  # all 8 symmetries of the square occur in 64 draws
+
+
+def test_random_crops_cut_the_same_window_of_image_and_labels_at_offsets_drawn_per_sample():
+    gen = torch.Generator().manual_seed(0)
+    grid = torch.arange(12 * 12).reshape(12, 12)
+    labels = (grid % 251).to(torch.uint8)[None].repeat(32, 1, 1)
+    images = torch.stack([labels, labels // 2, labels // 3], 1)
+    out_images, out_labels = random_crop(images, labels, 5, gen)
+    assert out_images.shape == (32, 3, 5, 5) and out_labels.shape == (32, 5, 5)
+    assert torch.equal(out_images[:, 0], out_labels) and torch.equal(out_images[:, 2], out_labels // 3)
+    corners = []
+    for crop in out_labels:  # each crop is a contiguous window of the grid
+        top, left = divmod(int(crop[0, 0]), 12)
+        assert torch.equal(crop, labels[0, top : top + 5, left : left + 5])
+        corners.append((top, left))
+    assert len(set(corners)) > 16 and {t for t, _ in corners} >= {0, 7}  # offsets vary and reach both ends
+    whole_images, whole_labels = random_crop(images, labels, 12, gen)
+    assert torch.equal(whole_images, images) and torch.equal(whole_labels, labels)
+    with pytest.raises(ValueError, match="crop of 13 px is larger than the 12x12 images"):
+        random_crop(images, labels, 13, gen)
 
 
 def test_synthetic_data_is_deterministic_and_has_the_sample_ids(tmp_path):

@@ -120,6 +120,9 @@ def test_a_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(synth_dir, 
     ({"model": "fcn9s"}, ConfigError, "model: unknown value 'fcn9s'"),
     ({"epochs": "2"}, ConfigError, "epochs: expected int"),
     ({"image_size": 100}, ConfigError, "image_size: 100 does not work"),
+    ({"crop_size": 96}, ConfigError, r"crop_size: 96 does not work; .* <= image_size \(64\)"),
+    ({"crop_size": 80}, ConfigError, "crop_size: 80 does not work"),
+    ({"image_size": None, "crop_size": 96}, ConfigError, "crop_size: 96 is larger than the 64 px training images of"),
     ({"sample_ids": ["0001"]}, ConfigError, "sample_ids: 0001 not in"),
     ({"data_dir": "/nonexistent/data"}, DataError, "/nonexistent/data: data folder does not exist"),
     ({"snapshot_epochs": [0, 3]}, ConfigError, r"snapshot_epochs: \[0, 3\] outside 1..2 \(epochs=2\)"),
@@ -128,6 +131,28 @@ def test_a_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(synth_dir, 
 def test_bad_parameters_are_refused_clearly(synth_dir, tmp_path, overrides, error, message):
     with pytest.raises(error, match=message):
         fit(dataclasses.replace(tiny_config(synth_dir, tmp_path / "bad"), **overrides), progress=False)
+
+
+def test_a_run_trains_on_crops_and_validates_and_scores_whole_images(synth_128, tmp_path, monkeypatch):
+    trained_on, validated_on = [], []
+    crop, predict = engine.random_crop, engine.predict_labels
+
+    def spy_crop(*args):
+        out = crop(*args)
+        trained_on.append(tuple(out[1].shape))
+        return out
+
+    def spy_predict(model, images, *args):
+        validated_on.append(tuple(images.shape))
+        return predict(model, images, *args)
+
+    monkeypatch.setattr(engine, "random_crop", spy_crop)
+    monkeypatch.setattr(engine, "predict_labels", spy_predict)
+    run = fit(tiny_config(synth_128, tmp_path / "crops", epochs=1, image_size=128, crop_size=64, batch_size=2,
+                          snapshot_epochs=None), progress=False)
+    assert trained_on == [(2, 64, 64)] * 2 and validated_on == [(4, 3, 128, 128)]
+    assert run.provenance["image_size"] == 128 and run.provenance["crop_size"] == 64
+    assert run.summary["scored_at_px"] == 128 and run.summary["final_miou"] == pytest.approx(run.history[-1]["miou"])
 
 
 def test_bf16_is_refused_where_the_cpu_would_emulate_it(synth_dir, tmp_path, monkeypatch):
