@@ -144,7 +144,7 @@ HELP = {
     "sample_ids": "validation ids whose masks are saved",
     "weights": "VGG16 backbone: imagenet (torchvision), the path of a VGG16 state_dict, or none",
     "device": "auto (CUDA when present), cpu or cuda",
-    "precision": "auto (bf16 autocast on CUDA, fp32 on the CPU), fp32 or bf16",
+    "precision": "auto (bf16 autocast on CUDA and on CPUs with native bf16, else fp32), fp32 or bf16",
     "compile": "torch.compile the model (for CUDA; not part of a run's identity)",
     "seed": "seed of initialisation, shuffling, augmentation and dropout",
 }
