@@ -204,3 +204,12 @@ def test_every_model_of_the_committed_demo_learned(tmp_path):
     for name, model in results["models"].items():
         assert model["final_miou"] >= 1.5 * majority_level, (name, model["final_miou"], majority_level)
         assert model["dominant_prediction"]["share"] < 0.8, (name, model["dominant_prediction"])
+
+
+def test_the_train_notebook_lists_every_run_parameter():
+    from hw_lib.config import RunConfig
+
+    nb = nbformat.read(REPO / "notebooks" / "train.ipynb", as_version=4)
+    cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+    listed = set(re.findall(r"^(\w+) = ", cell.source, flags=re.M))
+    assert set(RunConfig.field_names()) <= listed, set(RunConfig.field_names()) - listed
