@@ -4,7 +4,8 @@ The fast path (CUDA): bf16 autocast, channels_last, TF32, cudnn autotuning, batc
 from a split that already lives on the GPU as uint8, augmentation and normalisation there, and
 no host synchronisation per step (the loss is accumulated on the device and read every
 ``sync_every`` steps). On a CPU: bf16 autocast and channels_last where the CPU has native bf16
-instructions, float32 elsewhere; fused optimizer steps on both.
+instructions, float32 elsewhere, and freed memory kept in the C heap (``cpu_heap``); fused
+optimizer steps on both.
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .colors import NUM_CLASSES
+from .cpu_heap import retain_freed_memory
 from .data import Split
 from .errors import ConfigError, TrainingError
 from .metrics import ConfusionMatrix
@@ -53,6 +55,8 @@ class Runtime:
             raise ConfigError("precision: bf16 needs CUDA or a CPU with AVX512-BF16/AMX instructions; this CPU "
                               "would emulate it (hundreds of times slower than float32): use fp32 or auto")
         fast = precision == "bf16"
+        if dev.type == "cpu":
+            retain_freed_memory()
         if dev.type == "cuda":
             torch.backends.cudnn.benchmark = True
             torch.backends.cuda.matmul.allow_tf32 = fast
