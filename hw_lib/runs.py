@@ -44,19 +44,23 @@ def snapshot_path(run_dir: str | Path, epoch: int, sample_id: str) -> Path:
     return Path(run_dir) / SNAPSHOTS / f"epoch_{epoch:03d}" / f"{sample_id}_mask.png"
 
 
-def git_commit() -> str:
-    """The commit of the checkout hw_lib runs from, ``+dirty`` when it has local changes.
+def git_commit(root: Path | None = None) -> str:
+    """The commit of the checkout at ``root`` (default: the one hw_lib runs from), ``+dirty`` when it
+    has local changes.
+
+    Changes under ``report/`` do not count: they are this pipeline's own output (the first model's
+    executed notebook is rewritten before the second model trains), not a change to the code.
 
     ``HW_GIT_COMMIT`` overrides it where the code travels without its .git (a GPU machine).
     """
     if os.environ.get("HW_GIT_COMMIT"):
         return os.environ["HW_GIT_COMMIT"]
-    root = Path(__file__).resolve().parent.parent
+    root = root or Path(__file__).resolve().parent.parent
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
                                 timeout=10, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
-                               capture_output=True, text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)report"],
+                               cwd=root, capture_output=True, text=True, timeout=10).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     return commit + ("+dirty" if dirty else "")

@@ -17,7 +17,7 @@ from hw_lib.checkpoint import load_checkpoint
 from hw_lib.config import RunConfig, default_snapshot_epochs
 from hw_lib.errors import ConfigError, DataError, TrainingError
 from hw_lib.data import fingerprint
-from hw_lib.runs import Run, run_state
+from hw_lib.runs import Run, git_commit, run_state
 from hw_lib.train import fit
 
 from .helpers import REPO, tiny_config
@@ -27,6 +27,27 @@ TIMING_KEYS = {"train_seconds", "seconds"}
 
 def metrics_only(run: Run) -> list[dict]:
     return [{k: v for k, v in row.items() if k not in TIMING_KEYS} for row in run.history]
+
+
+def test_git_commit_is_dirty_for_code_changes_but_not_for_the_report(tmp_path: Path, monkeypatch) -> None:
+    # run_all.sh rewrites the tracked report/ between models: that output must not mark later runs dirty
+    monkeypatch.delenv("HW_GIT_COMMIT", raising=False)
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=tmp_path,
+                              check=True, capture_output=True, text=True).stdout.strip()
+    (tmp_path / "report").mkdir()
+    (tmp_path / "report" / "results.json").write_text("{}")
+    (tmp_path / "code.py").write_text("x = 1\n")
+    git("init", "-q")
+    git("add", ".")
+    git("commit", "-q", "-m", "start")
+    head = git("rev-parse", "HEAD")
+    assert git_commit(tmp_path) == head
+    (tmp_path / "report" / "results.json").write_text('{"miou": 0.5}')
+    (tmp_path / "untracked.txt").write_text("scratch")
+    assert git_commit(tmp_path) == head
+    (tmp_path / "code.py").write_text("x = 2\n")
+    assert git_commit(tmp_path) == head + "+dirty"
 
 
 def test_a_two_epoch_run_lowers_the_loss_and_writes_every_file(reference_run):
