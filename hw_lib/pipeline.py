@@ -39,7 +39,7 @@ from .config import PRESETS, RunConfig
 from .analysis import REPORT_MODELS
 from .data import fingerprint, split_dirs
 from .errors import ConfigError, HwLibError
-from .runs import run_state
+from .runs import REPORTS, run_state
 from .synth import is_synthetic, write_dataset
 
 REPO = Path(__file__).resolve().parent.parent
@@ -184,7 +184,7 @@ def build_report(preset: str = "auto", data_dir: str | Path | None = None, repor
     runs_dir = absolute(runs_dir or REPO / "runs" / name)
     if not allow_cpu:
         refuse_slow_training(preset, data, runs_dir, force, overrides)
-    report_dir = absolute(report_dir or REPO / "report" / name)
+    report_dir = absolute(report_dir or REPO / REPORTS / name)
     report_dir.mkdir(parents=True, exist_ok=True)
     timings = {}
     for model in REPORT_MODELS:

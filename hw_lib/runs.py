@@ -38,6 +38,7 @@ MODEL = "model.pt"
 SUMMARY = "summary.json"
 FINAL_SCORES = "final_scores.npz"
 SNAPSHOTS = "snapshots"
+REPORTS = "report"  # beside hw_lib: where ./run_all.sh writes its reports (tracked output, not code)
 
 
 def snapshot_path(run_dir: str | Path, epoch: int, sample_id: str) -> Path:
@@ -48,7 +49,7 @@ def git_commit(root: Path | None = None) -> str:
     """The commit of the checkout at ``root`` (default: the one hw_lib runs from), ``+dirty`` when it
     has local changes.
 
-    Changes under ``report/`` do not count: they are this pipeline's own output (the first model's
+    Changes under ``REPORTS`` do not count: they are this pipeline's own output (the first model's
     executed notebook is rewritten before the second model trains), not a change to the code.
 
     ``HW_GIT_COMMIT`` overrides it where the code travels without its .git (a GPU machine).
@@ -59,8 +60,9 @@ def git_commit(root: Path | None = None) -> str:
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
                                 timeout=10, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)report"],
-                               cwd=root, capture_output=True, text=True, timeout=10).stdout.strip()
+        code_only = ["--", ".", f":(exclude){REPORTS}"]
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", *code_only], cwd=root,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     return commit + ("+dirty" if dirty else "")

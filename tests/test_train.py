@@ -32,6 +32,7 @@ def metrics_only(run: Run) -> list[dict]:
 def test_git_commit_is_dirty_for_code_changes_but_not_for_the_report(tmp_path: Path, monkeypatch) -> None:
     # run_all.sh rewrites the tracked report/ between models: that output must not mark later runs dirty
     monkeypatch.delenv("HW_GIT_COMMIT", raising=False)
+
     def git(*args: str) -> str:
         return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=tmp_path,
                               check=True, capture_output=True, text=True).stdout.strip()
