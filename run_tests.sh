@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# The test command: sets up .venv from requirements.txt if needed, then runs the test suite.
+# The test command: sets up .venv (requirements.txt + requirements-test.txt) if needed, then runs the
+# test suite; pytest prints the 15 slowest tests at the end.
 # Tests that need ../shared (real data, scorer fixture, seed) skip where it is absent.
-# Extra arguments go to pytest, e.g. ./run_tests.sh -k metrics
+# Extra arguments go to pytest, e.g. ./run_tests.sh -k metrics, or -m "not artifacts" for the code alone.
 set -euo pipefail
 cd "$(dirname "$0")"
-scripts/setup_env.sh
+scripts/setup_env.sh --test
 exec .venv/bin/python -m pytest "$@"

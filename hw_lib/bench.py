@@ -7,9 +7,9 @@ AdamW step) on random data, after warm-up steps (cudnn autotuning, compilation).
 the model's forward + backward FLOPs (``torch.utils.flop_counter``) at the measured rate.
 
 - naive: float32, contiguous tensors, torch's default (multi-tensor) AdamW;
-- fast: what ``fit`` uses by default (``precision="auto"``): bf16 autocast + channels_last on CUDA
-  and on CPUs with native bf16, float32 elsewhere; the fused AdamW kernel; ``--compile`` adds
-  torch.compile.
+- fast: bf16 autocast + channels_last on CUDA (what ``fit`` uses there by default) and on CPUs with
+  native bf16 (where ``fit`` takes it when asked, ``precision="bf16"``), float32 elsewhere; the fused
+  AdamW kernel; ``--compile`` adds torch.compile.
 """
 from __future__ import annotations
 
@@ -26,8 +26,9 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from .cli import run_cli
 from .data import Split
-from .engine import Runtime, make_optimizer, make_scheduler, predict_labels, train_one_epoch
+from .engine import Batches, make_optimization, predict_labels, train_one_epoch
 from .models import MODELS, build_model
+from .runtime import Runtime, cpu_has_native_bf16
 
 
 @dataclass(frozen=True)
@@ -60,13 +61,12 @@ def measure(model_name: str, runtime: Runtime, size: int, batch: int, steps: int
     torch.manual_seed(0)
     model = runtime.prepare(build_model(model_name))
     step_model = torch.compile(model) if compile_model else model
-    optimizer = make_optimizer(model, "adamw", 1e-5, 0.0, fused=fused)
-    scheduler = make_scheduler(optimizer, "constant", 1e-5, warmup + steps)
+    optim = make_optimization(model, "adamw", 1e-5, 0.0, "constant", warmup + steps, fused=fused)
     gen = torch.Generator().manual_seed(0)
-    train_one_epoch(step_model, random_split(batch * warmup, size, runtime.device, 1), optimizer, scheduler,
-                    runtime, batch, gen, epoch=0)
+    train_one_epoch(step_model, random_split(batch * warmup, size, runtime.device, 1), Batches(batch), optim, runtime,
+                    gen, epoch=0)
     split = random_split(batch * steps, size, runtime.device, 2)
-    stats = train_one_epoch(step_model, split, optimizer, scheduler, runtime, batch, gen, epoch=1, sync_every=10**9)
+    stats = train_one_epoch(step_model, split, Batches(batch), optim, runtime, gen, epoch=1, sync_every=10**9)
     train_rate = stats.images / stats.seconds
 
     predict_labels(step_model, split.images[: batch * warmup], runtime, batch)
@@ -83,13 +83,14 @@ def measure(model_name: str, runtime: Runtime, size: int, batch: int, steps: int
 def run_bench(models: list[str], device: str = "auto", size: int = 512, batch: int = 16, steps: int = 20,
               warmup: int = 3, compile_model: bool = False) -> list[Measurement]:
     """The naive and the fast path for each model, measured one after the other."""
-    fast = Runtime.create(device, "auto")
-    if fast.precision == "fp32":
-        print(f"fast path on {fast.device}: float32 (no native bf16 here), fused AdamW", flush=True)
+    naive = Runtime.create(device, "fp32")
+    fast_precision = "bf16" if naive.device.type == "cuda" or cpu_has_native_bf16() else "fp32"
+    if fast_precision == "fp32":
+        print(f"fast path on {naive.device}: float32 (no native bf16 here), fused AdamW", flush=True)
     results = []
     for name in models:
-        flops = training_flops_per_image(name, size, fast.device)
-        for precision, fused, compile_this in (("fp32", False, False), ("auto", True, compile_model)):
+        flops = training_flops_per_image(name, size, naive.device)
+        for precision, fused, compile_this in (("fp32", False, False), (fast_precision, True, compile_model)):
             runtime = Runtime.create(device, precision)  # also sets this path's global TF32/cudnn flags
             result = measure(name, runtime, size, batch, steps, warmup, compile_this, fused, flops)
             results.append(result)
@@ -98,9 +99,10 @@ def run_bench(models: list[str], device: str = "auto", size: int = 512, batch: i
             gc.collect()
             if runtime.device.type == "cuda":
                 torch.cuda.empty_cache()
-        naive, fast_result = results[-2:]
-        print(f"{name:7s} fast / naive: train x{fast_result.train_images_per_second / naive.train_images_per_second:.2f}, "
-              f"eval x{fast_result.eval_images_per_second / naive.eval_images_per_second:.2f}", flush=True)
+        naive_result, fast_result = results[-2:]
+        print(f"{name:7s} fast / naive: train "
+              f"x{fast_result.train_images_per_second / naive_result.train_images_per_second:.2f}, "
+              f"eval x{fast_result.eval_images_per_second / naive_result.eval_images_per_second:.2f}", flush=True)
     return results
 
 

@@ -31,9 +31,6 @@ class Interval:
     def excludes_zero(self) -> bool:
         return self.low > 0 or self.high < 0
 
-    def to_list(self, digits: int = 6) -> list[float]:
-        return [round(self.low, digits), round(self.high, digits)]
-
 
 def resample_counts(n: int, resamples: int = RESAMPLES, seed: int = SEED) -> np.ndarray:
     """``(resamples, n)``: how often each of ``n`` images is drawn in each resample (rows sum to n)."""

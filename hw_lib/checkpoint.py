@@ -9,8 +9,8 @@ from torch import nn
 
 from . import atomic
 from .config import RunConfig
-from .errors import CheckpointError, ConfigError
-from .models import FCN, MODELS, build_model
+from .errors import CheckpointError
+from .models import FCN, build_model, model_class
 
 FORMAT = "hw_lib.checkpoint/1"
 
@@ -69,8 +69,8 @@ def model_from_checkpoint(path: str | Path, model_name: str | None = None) -> tu
     it belongs to (its config is then None). Mismatches raise :class:`CheckpointError`.
     """
     path = Path(path)
-    if model_name is not None and model_name not in MODELS:
-        raise ConfigError(f"model: unknown value {model_name!r}; choose one of {', '.join(MODELS)}")
+    if model_name is not None:
+        model_class(model_name)  # an unknown name is refused before the file is read
     state = _read(path)
     if _is_checkpoint(state) or model_name is None or not isinstance(state, dict):
         state = _checked(state, path, model_name)

@@ -1,10 +1,14 @@
-"""What every ``python -m hw_lib.<tool>`` shares: one-line errors, exit codes, clean interruption."""
+"""What every ``python -m hw_lib.<tool>`` shares: one-line errors, exit codes, clean interruption,
+and one ``--flag`` per run parameter."""
 from __future__ import annotations
 
+import argparse
 import signal
 import sys
-from typing import Callable
+from collections.abc import Callable
+from typing import Any
 
+from .config import HELP, PRESETS, RunConfig, field_types
 from .errors import HwLibError
 
 EXIT_ERROR = 2
@@ -25,3 +29,34 @@ def run_cli(main: Callable[[list[str] | None], int], argv: list[str] | None = No
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+
+
+def _value_parser(kind: type, optional: bool) -> Callable[[str], Any]:
+    """``int``, ``float`` or ``str`` of a flag's text; ``none`` is None where the parameter allows it."""
+    if not optional:
+        return kind
+    return lambda text: None if text.lower() == "none" else kind(text)
+
+
+def add_config_arguments(parser: argparse.ArgumentParser) -> None:
+    """One ``--flag`` per RunConfig field. A flag not given is absent from the parsed namespace (the
+    preset's value stays); ``--image-size none`` sets None over a preset."""
+    parser.add_argument("--preset", default="demo", choices=list(PRESETS), help="starting values (default demo)")
+    for name, (kind, optional) in field_types().items():
+        flag = "--" + name.replace("_", "-")
+        common = {"default": argparse.SUPPRESS, "help": HELP[name] + ("; none for None" if optional else "")}
+        if kind is bool:
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, **common)
+        elif getattr(kind, "__origin__", None) is list:
+            item = kind.__args__[0]
+            parser.add_argument(flag, nargs="+", type=_value_parser(item, optional),
+                                metavar="N" if item is int else "ID", **common)
+        else:
+            parser.add_argument(flag, type=_value_parser(kind, optional), metavar=name.upper(), **common)
+
+
+def config_from_args(args: argparse.Namespace) -> RunConfig:
+    """The preset named by ``--preset`` with the flags given on top (a flag given as none sets None)."""
+    given = {name: getattr(args, name) for name in RunConfig.field_names() if hasattr(args, name)}
+    given = {name: None if value == [None] else value for name, value in given.items()}  # `--snapshot-epochs none`
+    return RunConfig.preset(args.preset, **given)

@@ -12,7 +12,7 @@ CLASS_NAMES: tuple[str, ...] = (
     "Urban", "Agriculture", "Rangeland", "Forest", "Water", "Barren", "Unknown",
 )
 NUM_CLASSES = len(CLASS_NAMES)
-UNKNOWN = 6
+URBAN, AGRICULTURE, RANGELAND, FOREST, WATER, BARREN, UNKNOWN = range(NUM_CLASSES)
 #: classes that count towards the course mIoU (Unknown is excluded)
 SCORED_CLASSES = tuple(range(6))
 

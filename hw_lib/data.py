@@ -23,9 +23,12 @@ from PIL import Image
 
 from .colors import count_off_palette, rgb_to_labels
 from .errors import DataError
-from .transforms import normalize, random_dihedral
 
 TRAIN, VALIDATION = "train", "validation"
+#: the validation images whose masks the homework asks to show during training
+SAMPLE_IDS = ("0008", "0097", "0107")
+#: file at the top of a synthetic data folder (written by :mod:`hw_lib.synth`)
+SYNTHETIC_MARKER = "SYNTHETIC.json"
 IMAGE_SUFFIX = "_sat.jpg"
 MASK_SUFFIX = "_mask.png"
 GREYSCALE_MODES = ("1", "L", "LA", "I", "I;16", "F")
@@ -89,13 +92,19 @@ def find_pairs(root: str | Path, require_masks: bool = True) -> list[Pair]:
 
 def split_dirs(data_dir: str | Path) -> tuple[Path, Path]:
     """``data_dir/train`` and ``data_dir/validation``, which must exist."""
-    if not Path(data_dir).is_dir():
-        raise DataError(f"{data_dir}: data folder does not exist")
+    _check_folder(Path(data_dir))
     dirs = Path(data_dir) / TRAIN, Path(data_dir) / VALIDATION
     for folder in dirs:
         if not folder.is_dir():
             raise DataError(f"{folder}: data folder does not exist (data_dir must hold {TRAIN}/ and {VALIDATION}/)")
     return dirs
+
+
+def data_source(data_dir: str | Path) -> str:
+    """``"synthetic"`` for a folder written by :mod:`hw_lib.synth` (or a split of one), else ``"real"``."""
+    data_dir = Path(data_dir)
+    synthetic = (data_dir / SYNTHETIC_MARKER).exists() or (data_dir.parent / SYNTHETIC_MARKER).exists()
+    return "synthetic" if synthetic else "real"
 
 
 def fingerprint(data_dir: str | Path) -> str:
@@ -140,6 +149,11 @@ def _resize(array: np.ndarray, size: int, resample: Image.Resampling) -> np.ndar
     return np.array(Image.fromarray(array).resize((size, size), resample))
 
 
+def resize_labels(labels: np.ndarray, size: int) -> np.ndarray:
+    """An ``(H, W)`` label map resized to ``size`` square by nearest neighbour (no class is invented)."""
+    return _resize(labels, size, Image.Resampling.NEAREST)
+
+
 def resize_image(image: np.ndarray, size: int) -> np.ndarray:
     """An ``(H, W, 3)`` uint8 image resized to ``size`` square (PIL bilinear, antialiased when shrinking).
 
@@ -173,7 +187,7 @@ def load_pair(pair: Pair, image_size: int | None = None) -> Sample:
     off_palette = count_off_palette(rgb)
     if image_size is not None:
         image = resize_image(image, image_size)
-        labels = _resize(labels, image_size, Image.Resampling.NEAREST)
+        labels = resize_labels(labels, image_size)
     return Sample(image, labels, off_palette)
 
 
@@ -190,7 +204,7 @@ class Split:
     def __len__(self) -> int:
         return len(self.ids)
 
-    def to(self, device: torch.device | str) -> "Split":
+    def to(self, device: torch.device | str) -> Split:
         return Split(self.root, self.ids, self.images.to(device), self.labels.to(device), self.off_palette)
 
     def off_palette_note(self) -> str | None:
@@ -239,48 +253,3 @@ def load_split(
     labels = torch.from_numpy(np.stack([s.labels for s in samples]))
     off_palette = {p.id: s.off_palette for p, s in zip(pairs, samples) if s.off_palette}
     return Split(Path(root), [p.id for p in pairs], images, labels, off_palette)
-
-
-class SegmentationDataset(torch.utils.data.Dataset):
-    """A folder of pairs as a torch dataset of ``(normalised float image (3, H, W), long labels (H, W))``.
-
-    ``augment`` applies a random flip/90-degree rotation per sample; ``image_size`` resizes;
-    ``cache`` decodes the whole split once and keeps it in memory; ``normalize=False`` yields the
-    raw uint8 image instead (for pipelines that normalise on the GPU).
-    """
-
-    def __init__(
-        self,
-        root: str | Path,
-        image_size: int | None = None,
-        augment: bool = False,
-        normalize: bool = True,
-        cache: bool = False,
-    ) -> None:
-        self.root = Path(root)
-        self.pairs = find_pairs(self.root)
-        self.image_size = image_size
-        self.augment = augment
-        self.normalize = normalize
-        self._split = load_split(self.root, image_size) if cache else None
-
-    @property
-    def ids(self) -> list[str]:
-        return [p.id for p in self.pairs]
-
-    def __len__(self) -> int:
-        return len(self.pairs)
-
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        if self._split is not None:
-            image, labels = self._split.images[index], self._split.labels[index]
-        else:
-            sample = load_pair(self.pairs[index], self.image_size)
-            image = torch.from_numpy(sample.image).permute(2, 0, 1)
-            labels = torch.from_numpy(sample.labels)
-        if self.augment:
-            images, labels_batch = random_dihedral(image[None], labels[None])
-            image, labels = images[0], labels_batch[0]
-        if self.normalize:
-            return normalize(image[None])[0], labels.long()
-        return image.contiguous(), labels.contiguous()

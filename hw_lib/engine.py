@@ -1,104 +1,31 @@
-"""The numeric core of training and inference: device and precision, one epoch, predictions.
+"""The numeric core of training and inference: one epoch, predictions, optimizers.
 
-The fast path (CUDA): bf16 autocast, channels_last, TF32, cudnn autotuning, batches gathered
-from a split that already lives on the GPU as uint8, augmentation and normalisation there, and
-no host synchronisation per step (the loss is accumulated on the device and read every
-``sync_every`` steps). On a CPU: bf16 autocast and channels_last where the CPU has native bf16
-instructions, float32 elsewhere, and freed memory kept in the C heap (``cpu_heap``); fused
-optimizer steps on both.
+The fast path (CUDA): the whole split lives on the GPU as uint8, batches are gathered, augmented
+and normalised there, and the host never waits per step (the loss is accumulated on the device
+and read every ``sync_every`` steps). Optimizer steps use the fused kernels (one pass over all
+parameters, on the CPU too).
 """
 from __future__ import annotations
 
-import contextlib
-import math
 import time
-from pathlib import Path
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
-from typing import Callable
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from .colors import NUM_CLASSES
-from .cpu_heap import retain_freed_memory
-from .data import Split
-from .errors import ConfigError, TrainingError
+from .data import Split, resize_image
 from .metrics import ConfusionMatrix
-from .transforms import normalize, random_crop, random_dihedral
+from .models import FCN
+from .runtime import Runtime
+from .transforms import random_crop, random_dihedral
 
 
-@dataclass(frozen=True)
-class Runtime:
-    """Where and how tensors are computed."""
-
-    device: torch.device
-    amp_dtype: torch.dtype | None  # autocast dtype, None = plain float32
-    channels_last: bool
-
-    @classmethod
-    def create(cls, device: str = "auto", precision: str = "auto") -> "Runtime":
-        """``device``: auto/cpu/cuda[:N]; ``precision``: auto, fp32 or bf16.
-
-        ``auto`` is bf16 autocast on CUDA and on CPUs with native bf16 instructions (AVX512-BF16 or
-        AMX), float32 elsewhere: a CPU without them emulates bf16 hundreds of times slower.
-        """
-        if device == "auto":
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-        dev = torch.device(device)
-        if dev.type == "cuda" and not torch.cuda.is_available():
-            raise ConfigError("device: 'cuda' was asked for but torch sees no CUDA GPU; use device='cpu' or 'auto'")
-        native_bf16 = dev.type == "cuda" or cpu_has_native_bf16()
-        if precision == "auto":
-            precision = "bf16" if native_bf16 else "fp32"
-        if precision == "bf16" and not native_bf16:
-            raise ConfigError("precision: bf16 needs CUDA or a CPU with AVX512-BF16/AMX instructions; this CPU "
-                              "would emulate it (hundreds of times slower than float32): use fp32 or auto")
-        fast = precision == "bf16"
-        if dev.type == "cpu":
-            retain_freed_memory()
-        if dev.type == "cuda":
-            torch.backends.cudnn.benchmark = True
-            torch.backends.cuda.matmul.allow_tf32 = fast
-            torch.backends.cudnn.allow_tf32 = fast
-        return cls(dev, torch.bfloat16 if fast else None, channels_last=fast)
-
-    @property
-    def precision(self) -> str:
-        return "bf16" if self.amp_dtype is torch.bfloat16 else "fp32"
-
-    def autocast(self) -> contextlib.AbstractContextManager:
-        if self.amp_dtype is None:
-            return contextlib.nullcontext()
-        return torch.autocast(device_type=self.device.type, dtype=self.amp_dtype)
-
-    def prepare(self, model: nn.Module) -> nn.Module:
-        model.to(self.device)
-        if self.channels_last:
-            model.to(memory_format=torch.channels_last)
-        return model
-
-    def inputs(self, images: torch.Tensor) -> torch.Tensor:
-        """uint8 ``(N, 3, H, W)`` on any device -> normalised float input on this device."""
-        x = normalize(images.to(self.device, non_blocking=True))
-        return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
-
-    def synchronize(self) -> None:
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
-
-
-def cpu_has_native_bf16() -> bool:
-    """True when this CPU computes bf16 natively (the ``avx512_bf16`` or ``amx_bf16`` flag in /proc/cpuinfo)."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:  # not Linux: assume no
-        return False
-    return " avx512_bf16" in flags or " amx_bf16" in flags
-
-
-class NonFiniteLoss(TrainingError):
-    """The loss became NaN or infinite."""
+class NonFiniteLoss(Exception):
+    """The loss became NaN or infinite (``fit`` turns it into a TrainingError that names the checkpoint)."""
 
 
 @dataclass(frozen=True)
@@ -106,6 +33,29 @@ class EpochStats:
     loss: float
     seconds: float
     images: int
+
+
+@dataclass(frozen=True)
+class Batches:
+    """How an epoch draws its training batches and weighs their loss."""
+
+    size: int
+    augment: bool = True
+    crop_size: int | None = None  # train on random windows of this side
+    loss_weights: torch.Tensor | None = None  # per class, on the split's device
+
+
+@dataclass(frozen=True)
+class Optimization:
+    """The optimizer and its per-step learning-rate schedule."""
+
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+
+    @property
+    def lr(self) -> float:
+        """The current learning rate of the last parameter group (the layers the backbone does not have)."""
+        return self.scheduler.get_last_lr()[-1]
 
 
 def class_weights(labels: torch.Tensor, scheme: str) -> torch.Tensor | None:
@@ -119,30 +69,17 @@ def class_weights(labels: torch.Tensor, scheme: str) -> torch.Tensor | None:
     return (weights / weights[present].mean()).float()
 
 
-def train_one_epoch(
-    model: nn.Module,
-    split: Split,
-    optimizer: torch.optim.Optimizer,
-    scheduler: torch.optim.lr_scheduler.LRScheduler,
-    runtime: Runtime,
-    batch_size: int,
-    generator: torch.Generator,
-    epoch: int,
-    augment: bool = True,
-    loss_weights: torch.Tensor | None = None,
-    crop_size: int | None = None,
-    sync_every: int = 20,
-    on_progress: Callable[[int, float], None] | None = None,
-) -> EpochStats:
-    """One pass over ``split`` (already on ``runtime.device``) in shuffled batches (last partial dropped),
-    each image as a random ``crop_size`` window when that is given.
+def train_one_epoch(model: nn.Module, split: Split, batches: Batches, optim: Optimization, runtime: Runtime,
+                    generator: torch.Generator, epoch: int, sync_every: int = 20,
+                    on_progress: Callable[[int, float], None] | None = None) -> EpochStats:
+    """One pass over ``split`` (already on ``runtime.device``) in shuffled batches (last partial dropped).
 
     ``model`` may be a torch.compile'd wrapper. Raises :class:`NonFiniteLoss` naming the epoch and step.
     ``on_progress(steps_done, mean_loss)`` is called at each synchronisation point.
     """
     model.train()
     n = len(split)
-    steps = max(1, n // batch_size)
+    steps = max(1, n // batches.size)
     order = torch.randperm(n, generator=generator)
     loss_sum = torch.zeros((), device=runtime.device)
     first_bad = torch.full((), -1, device=runtime.device, dtype=torch.long)
@@ -150,26 +87,27 @@ def train_one_epoch(
 
     def check(done: int) -> float:
         if int(first_bad) >= 0:
-            raise NonFiniteLoss(f"the loss became NaN or infinite at epoch {epoch}, step {int(first_bad) + 1} of {steps}")
+            raise NonFiniteLoss(f"the loss became NaN or infinite at epoch {epoch}, step {int(first_bad) + 1} "
+                                f"of {steps}")
         mean = float(loss_sum) / done
         if on_progress is not None:
             on_progress(done, mean)
         return mean
 
     for step in range(steps):
-        index = order[step * batch_size : (step + 1) * batch_size].to(runtime.device, non_blocking=True)
+        index = order[step * batches.size : (step + 1) * batches.size].to(runtime.device, non_blocking=True)
         images, labels = split.images[index], split.labels[index]
-        if crop_size is not None:
-            images, labels = random_crop(images, labels, crop_size, generator)
-        if augment:
+        if batches.crop_size is not None:
+            images, labels = random_crop(images, labels, batches.crop_size, generator)
+        if batches.augment:
             images, labels = random_dihedral(images, labels, generator)
         with runtime.autocast():
             logits = model(runtime.inputs(images))
-        loss = F.cross_entropy(logits.float(), labels.long(), weight=loss_weights)
-        optimizer.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(logits.float(), labels.long(), weight=batches.loss_weights)
+        optim.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        optimizer.step()
-        scheduler.step()
+        optim.optimizer.step()
+        optim.scheduler.step()
         loss = loss.detach()
         first_bad = torch.where((first_bad < 0) & ~torch.isfinite(loss), step, first_bad)
         loss_sum += loss
@@ -177,52 +115,83 @@ def train_one_epoch(
             check(step + 1)
     mean_loss = check(steps)
     runtime.synchronize()
-    return EpochStats(mean_loss, time.perf_counter() - start, steps * min(batch_size, n))
+    return EpochStats(mean_loss, time.perf_counter() - start, steps * min(batches.size, n))
 
 
 @torch.no_grad()
-def predict_labels(model: nn.Module, images: torch.Tensor, runtime: Runtime, batch_size: int = 16) -> torch.Tensor:
-    """uint8 ``(N, H, W)`` predicted labels of uint8 images ``(N, 3, H, W)``, on ``runtime.device``."""
+def predict_labels(model: nn.Module, images: torch.Tensor, runtime: Runtime, batch_size: int = 16,
+                   drop: Collection[str] = ()) -> torch.Tensor:
+    """uint8 ``(N, H, W)`` predicted labels of uint8 images ``(N, 3, H, W)``, on ``runtime.device``.
+
+    ``drop`` names skip connections to leave out (see ``FCN.SKIPS``); it needs the plain model.
+    """
     model.eval()
     out = []
     for i in range(0, len(images), batch_size):
+        x = runtime.inputs(images[i : i + batch_size])
         with runtime.autocast():
-            logits = model(runtime.inputs(images[i : i + batch_size]))
+            logits = model(x, drop=drop) if drop else model(x)
         out.append(logits.argmax(1).to(torch.uint8))
     return torch.cat(out)
 
 
-def evaluate(model: nn.Module, split: Split, runtime: Runtime, batch_size: int = 16) -> tuple[ConfusionMatrix, torch.Tensor]:
+def predict_split(model: nn.Module, split: Split, runtime: Runtime, batch_size: int = 16,
+                  drop: Collection[str] = ()) -> tuple[ConfusionMatrix, torch.Tensor]:
     """The confusion matrix over the whole split, and the predicted labels."""
-    pred = predict_labels(model, split.images, runtime, batch_size)
+    pred = predict_labels(model, split.images, runtime, batch_size, drop)
     matrix = ConfusionMatrix(device=runtime.device)
     matrix.update(split.labels.to(runtime.device), pred)
     return matrix, pred
 
 
-def make_optimizer(model: nn.Module, name: str, lr: float, weight_decay: float,
-                   fused: bool = True) -> torch.optim.Optimizer:
-    """AdamW or SGD with momentum 0.9, by default in their fused kernels (one pass over all parameters).
+def predict_image(model: FCN, image: np.ndarray, runtime: Runtime, image_size: int | None = None) -> np.ndarray:
+    """``(H, W)`` uint8 labels of one ``(H, W, 3)`` uint8 image, at the image's own size.
 
-    Measured on a 2-core CPU, FCN8s (40.7 M parameters): a fused AdamW step takes 25 ms, the
-    default multi-tensor one 217 ms; on CUDA the fused kernel is one launch.
+    With ``image_size`` the image is resized as in training (``data.resize_image``) and the
+    predicted labels are brought back to the image's size by nearest-neighbour upsampling.
     """
+    resized = image if image_size is None else resize_image(image, image_size)
+    x = torch.from_numpy(np.ascontiguousarray(resized)).permute(2, 0, 1)[None]
+    labels = predict_labels(model, x, runtime)
+    if labels.shape[-2:] != image.shape[:2]:
+        labels = F.interpolate(labels[None].float(), size=image.shape[:2], mode="nearest")[0].to(torch.uint8)
+    return labels[0].cpu().numpy()
+
+
+def make_optimizer(model: FCN, name: str, lr: float, weight_decay: float, backbone_lr_scale: float = 1.0,
+                   fused: bool = True) -> torch.optim.Optimizer:
+    """AdamW or SGD with momentum 0.9, by default in their fused kernels.
+
+    With ``backbone_lr_scale`` below 1 the VGG16 ``features`` form a parameter group of their own at
+    ``lr * backbone_lr_scale`` (the last group is always the new layers, at ``lr``).
+    """
+    features = list(model.features.parameters())
+    if backbone_lr_scale == 1.0:
+        groups = [{"params": list(model.parameters())}]
+    else:
+        owned = {id(p) for p in features}
+        groups = [{"params": features, "lr": lr * backbone_lr_scale},
+                  {"params": [p for p in model.parameters() if id(p) not in owned]}]
     fused = fused or None  # None: torch's default (multi-tensor) implementation
     if name == "sgd":
-        return torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, weight_decay=weight_decay, fused=fused)
-    return torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay, fused=fused)
+        return torch.optim.SGD(groups, lr=lr, momentum=0.9, weight_decay=weight_decay, fused=fused)
+    return torch.optim.AdamW(groups, lr=lr, weight_decay=weight_decay, fused=fused)
 
 
-def make_scheduler(optimizer: torch.optim.Optimizer, name: str, lr: float, total_steps: int) -> torch.optim.lr_scheduler.LRScheduler:
+def make_scheduler(optimizer: torch.optim.Optimizer, name: str,
+                   total_steps: int) -> torch.optim.lr_scheduler.LRScheduler:
+    """Per-step schedule of every parameter group from its own learning rate: one-cycle (20% warm-up),
+    cosine or constant."""
     if name == "onecycle":
-        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=total_steps, pct_start=0.2)
+        peaks = [group["lr"] for group in optimizer.param_groups]
+        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=peaks, total_steps=total_steps, pct_start=0.2)
     if name == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps)
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)
 
 
-def seconds_to_text(seconds: float) -> str:
-    if not math.isfinite(seconds):
-        return "?"
-    minutes, secs = divmod(int(round(seconds)), 60)
-    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
+def make_optimization(model: FCN, name: str, lr: float, weight_decay: float, schedule: str, total_steps: int,
+                      backbone_lr_scale: float = 1.0, fused: bool = True) -> Optimization:
+    """The optimizer and its schedule for ``total_steps`` training steps."""
+    optimizer = make_optimizer(model, name, lr, weight_decay, backbone_lr_scale, fused)
+    return Optimization(optimizer, make_scheduler(optimizer, schedule, total_steps))

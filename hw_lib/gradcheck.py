@@ -6,6 +6,7 @@ closed-form gradient ``dG/dw = -sum_n (t_n - x_n) z_n`` (prediction error times 
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -56,11 +57,15 @@ class GradientCheck:
         return max(self.error_vs_autograd, self.error_vs_finite_differences) < tolerance
 
 
-def check(n: int = 64, d: int = 5, seed: int = 0) -> GradientCheck:
-    """Random ``z (n, d)``, soft targets ``t`` and weights ``w`` in float64; the three gradients compared."""
+Gradient = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def check(n: int = 64, d: int = 5, seed: int = 0, gradient: Gradient = closed_form_gradient) -> GradientCheck:
+    """Random ``z (n, d)``, soft targets ``t`` and weights ``w`` in float64; ``gradient(w, z, t)`` (the
+    closed form by default) compared with autograd and with finite differences."""
     gen = torch.Generator().manual_seed(seed)
     z = torch.randn(n, d, generator=gen, dtype=torch.float64)
     t = torch.rand(n, generator=gen, dtype=torch.float64)
     w = torch.randn(d, generator=gen, dtype=torch.float64)
-    closed, auto, fd = closed_form_gradient(w, z, t), autograd_gradient(w, z, t), finite_difference_gradient(w, z, t)
+    closed, auto, fd = gradient(w, z, t), autograd_gradient(w, z, t), finite_difference_gradient(w, z, t)
     return GradientCheck(closed, auto, fd, relative_error(closed, auto), relative_error(closed, fd))

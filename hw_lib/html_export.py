@@ -7,6 +7,10 @@
   widget scripts) loads nothing from another address; figures are embedded as ``data:`` URLs.
 * A figure's alt text comes from its output's metadata, e.g.
   ``display(fig, metadata={"image/png": {"alt": "Training loss by epoch"}})``.
+* An OpenType math font (DejaVu Math TeX Gyre from Debian's fonts-dejavu-extra, or another of
+  ``MATH_FONTS``, or ``$HW_MATH_FONT``), cut down to the characters the formulas use, is embedded,
+  so display sums are set large and brackets stretch as in TeX, with no font installed where the
+  page is read. Without one the browser's own math font is used and the export says so.
 
 The conversion lives in this exporter's ``markdown2html`` filter, so it touches neither the notebook
 nor the PDF export, whose LaTeX keeps the TeX. The math is found by nbconvert's own markdown parser
@@ -17,11 +21,17 @@ backtick. TeX that ``latex2mathml`` cannot read is shown as code, with a warning
 """
 from __future__ import annotations
 
+import base64
+import io
+import logging
+import os
 import re
-from html import escape
+from html import escape, unescape
 from pathlib import Path
 from typing import Any
 
+from fontTools import subset
+from fontTools.ttLib import TTFont
 from jinja2 import pass_context
 from latex2mathml.converter import convert as latex_to_mathml
 from nbconvert import HTMLExporter
@@ -31,6 +41,18 @@ from .atomic import atomic_path
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"  # read from the source tree, no installation
 TEMPLATE_NAME = "offline_html"
+#: OpenType fonts with a MATH table, from Debian packages, in the order they are tried
+MATH_FONTS = (
+    "/usr/share/fonts/truetype/dejavu/DejaVuMathTeXGyre.ttf",  # fonts-dejavu-extra
+    "/usr/share/texmf/fonts/opentype/public/lm-math/latinmodern-math.otf",  # fonts-lmodern
+    "/usr/share/fonts/opentype/stix/STIXMath-Regular.otf",  # fonts-stix
+)
+MATH_FONT_FAMILY = "HW Math"
+#: characters kept in the embedded font besides those of the page's formulas: stretchy delimiters, large
+#: operators, digits, and the mathematical italic letters MathML draws a single-letter <mi> in
+ALWAYS_KEPT = "()[]{}|\u2211\u220f\u222b0123456789\u210e" + "".join(map(chr, range(0x1D434, 0x1D468))) + "".join(
+    map(chr, range(0x1D6E2, 0x1D71C)))
+log = logging.getLogger(__name__)
 
 
 # TeX's thin space after an operator name (\ln x), which latex2mathml leaves out; none before "(" as in TeX
@@ -104,6 +126,40 @@ class OfflineHTMLExporter(HTMLExporter):
         return MarkdownWithMath(renderer=renderer, inline=_PandocDollarParser(hard_wrap=False)).render(source)
 
 
+def math_font() -> Path | None:
+    """The first OpenType math font found: ``$HW_MATH_FONT``, else one of ``MATH_FONTS``."""
+    for candidate in (os.environ.get("HW_MATH_FONT"), *MATH_FONTS):
+        if candidate and Path(candidate).is_file():
+            return Path(candidate)
+    return None
+
+
+def embed_math_font(html: str, font_path: Path | None = None) -> str:
+    """``html`` with ``font_path`` (default :func:`math_font`), cut down to the characters inside its
+    ``<math>`` elements, embedded as the font of every formula; unchanged where there is no math or no font."""
+    formulas = re.findall(r"<math\b.*?</math>", html, flags=re.S)
+    font_path = font_path or math_font()
+    if not formulas or font_path is None:
+        if formulas:
+            log.warning("no OpenType math font found (apt-get install fonts-dejavu-extra); formulas use the "
+                        "browser's own")
+        return html
+    text = unescape(re.sub(r"<[^>]+>", "", "".join(formulas))) + ALWAYS_KEPT
+    font = TTFont(font_path)
+    options = subset.Options()
+    options.layout_features, options.name_IDs, options.notdef_outline = ["*"], ["*"], True
+    options.drop_tables = [*options.drop_tables, "FFTM"]  # FontForge's timestamps
+    subsetter = subset.Subsetter(options)
+    subsetter.populate(text=text)
+    subsetter.subset(font)  # keeps the MATH table: large operators and stretchy delimiters
+    buffer = io.BytesIO()
+    font.save(buffer)
+    data = base64.b64encode(buffer.getvalue()).decode()
+    style = (f'<style>@font-face {{ font-family: "{MATH_FONT_FAMILY}"; src: url(data:font/ttf;base64,{data}); }}\n'
+             f'math {{ font-family: "{MATH_FONT_FAMILY}", math; }}</style>\n')
+    return html.replace("</head>", style + "</head>", 1)
+
+
 def export_html(executed: Path, target: Path) -> Path:
     """``executed`` (a notebook) as one self-contained, offline HTML file at ``target``; code cells hidden.
 
@@ -112,6 +168,7 @@ def export_html(executed: Path, target: Path) -> Path:
     exporter = OfflineHTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True,
                                    embed_images=True)
     body, _ = exporter.from_filename(str(executed))  # the file's folder resolves images linked in markdown
+    body = embed_math_font(body)
     with atomic_path(target) as tmp:
         tmp.write_text(body, encoding="utf-8")  # the page says <meta charset="utf-8">, whatever the locale
     return Path(target)

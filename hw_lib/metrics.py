@@ -1,4 +1,4 @@
-"""The course mIoU from a confusion matrix accumulated over a whole split, and boundary accuracy.
+"""The course mIoU from a confusion matrix accumulated over a whole split; accuracy by distance to a boundary.
 
 IoU of class c = TP / (TP + FP + FN) over all pixels of the split; the mIoU averages classes 0-5
 (Urban..Barren). Unknown (6) is not averaged, but an Unknown ground-truth pixel predicted as c is
@@ -12,13 +12,11 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import atomic
 from .colors import CLASS_NAMES, NUM_CLASSES, SCORED_CLASSES
 
 
@@ -53,16 +51,8 @@ class ConfusionMatrix:
         index = target.reshape(-1).long() * n + pred.reshape(-1).long()
         self.mat += torch.bincount(index, minlength=n * n).reshape(n, n).to(self.mat.device)
 
-    def reset(self) -> None:
-        self.mat.zero_()
-
     def compute(self) -> Scores:
         return scores_from_matrix(self.mat.cpu().numpy())
-
-    def __str__(self) -> str:
-        scores = self.compute()
-        names = " ".join(f"{CLASS_NAMES[c][:5]}={scores.iou[c]:.3f}" for c in SCORED_CLASSES)
-        return f"mIoU {scores.miou:.4f}  pixel acc {scores.pixel_accuracy:.4f}  {names}"
 
 
 def iou_from_matrices(mats: np.ndarray) -> np.ndarray:
@@ -98,61 +88,87 @@ def per_image_confusion(target: torch.Tensor, pred: torch.Tensor, num_classes: i
     return torch.bincount(index.reshape(-1), minlength=n * num_classes**2).reshape(n, num_classes, num_classes)
 
 
-def boundary_band(labels: torch.Tensor, width: int) -> torch.Tensor:
-    """Boolean ``(N, H, W)``: pixels within ``width`` pixels (square window) of another class."""
-    x = labels.float().unsqueeze(1)
-    k = 2 * width + 1
-    hi = F.max_pool2d(x, k, stride=1, padding=width)
-    lo = -F.max_pool2d(-x, k, stride=1, padding=width)
-    return (hi != lo).squeeze(1)
+#: a model that gives one class this share of the pixels or more has collapsed to (nearly) one class
+COLLAPSE_SHARE = 0.95
 
 
 @dataclass(frozen=True)
-class BandAccuracy:
-    """Pixel accuracy near class boundaries and in region interiors."""
+class ClassShare:
+    """A class and its share of the pixels."""
 
-    boundary: float
-    interior: float
-    boundary_fraction: float
-
-
-def band_width(side: int) -> int:
-    """The boundary band the project reports: 1/64 of the image side (8 px at 512), at least 1 px."""
-    return max(1, side // 64)
+    name: str
+    share: float
 
 
-def band_accuracy(pred: torch.Tensor, target: torch.Tensor, band: torch.Tensor) -> BandAccuracy:
-    """Accuracy inside ``band`` (see :func:`boundary_band`) versus outside it."""
+def most_predicted(confusion: np.ndarray) -> ClassShare:
+    """The class predicted most often in a ``(C, C)`` confusion matrix, and its share of the pixels."""
+    predicted = np.asarray(confusion, dtype=np.float64).sum(0)
+    top = int(predicted.argmax())
+    return ClassShare(CLASS_NAMES[top], float(predicted[top] / predicted.sum()))
+
+
+def constant_prediction(per_image: np.ndarray, label: int) -> np.ndarray:
+    """The per-image confusion matrices of predicting ``label`` everywhere on the same images."""
+    out = np.zeros_like(per_image)
+    out[..., label] = per_image.sum(-1)
+    return out
+
+
+#: upper edges (in pixels of the prediction grid) of the distance-to-boundary bins; the last bin is open
+DISTANCE_EDGES = (2, 4, 8, 16)
+
+
+def boundary_distance(labels: torch.Tensor, cap: int = DISTANCE_EDGES[-1]) -> torch.Tensor:
+    """``(N, H, W)`` int: each pixel's distance (Chebyshev, in pixels) to the nearest pixel of another
+    class, ``cap + 1`` where none lies within ``cap``. One 3x3 dilation per pixel of distance."""
+    x = labels.float().unsqueeze(1)
+    hi, lo = x, x
+    distance = torch.full(labels.shape, cap + 1, dtype=torch.int64, device=labels.device)
+    for d in range(1, cap + 1):
+        hi = F.max_pool2d(hi, 3, stride=1, padding=1)
+        lo = -F.max_pool2d(-lo, 3, stride=1, padding=1)
+        reached = ((hi != lo).squeeze(1)) & (distance > cap)
+        distance[reached] = d
+    return distance
+
+
+@dataclass(frozen=True)
+class DistanceBin:
+    """Pixel accuracy of the pixels whose distance to a class boundary lies in ``(low, high]``."""
+
+    low: int
+    high: int | None  # None: open-ended
+    pixel_share: float
+    accuracy: float | None  # None where the bin is empty
+
+    @property
+    def label(self) -> str:
+        return f"> {self.low} px" if self.high is None else f"{self.low + 1}-{self.high} px"
+
+
+def accuracy_by_boundary_distance(pred: torch.Tensor, target: torch.Tensor,
+                                  edges: tuple[int, ...] = DISTANCE_EDGES) -> list[DistanceBin]:
+    """Pixel accuracy in bins of distance to the nearest ground-truth class boundary (:func:`boundary_distance`)."""
+    distance = boundary_distance(target, edges[-1])
     correct = pred == target
-    n_band = int(band.sum())
-    n_interior = band.numel() - n_band
-
-    def ratio(hits: torch.Tensor, n: int) -> float:
-        return float(hits.sum()) / n if n else float("nan")
-
-    return BandAccuracy(ratio(correct & band, n_band), ratio(correct & ~band, n_interior), n_band / band.numel())
+    bins, low = [], 0
+    for high in (*edges, None):
+        inside = distance > low if high is None else (distance > low) & (distance <= high)
+        n = int(inside.sum())
+        bins.append(DistanceBin(low, high, n / distance.numel(), float((correct & inside).sum()) / n if n else None))
+        low = high if high is not None else low
+    return bins
 
 
 @dataclass(frozen=True)
 class FinalScores:
-    """Per-image confusion matrices ``(N, C, C)`` at ``side`` px and the boundary-band accuracy there."""
+    """Per-image confusion matrices ``(N, C, C)`` of a split at ``side`` px."""
 
     ids: list[str]
     per_image: np.ndarray
     side: int
-    band: BandAccuracy
 
     @property
     def scores(self) -> Scores:
         """The course scores of the whole split (its pooled matrix)."""
         return scores_from_matrix(self.per_image.sum(0))
-
-    def save(self, path: str | Path) -> None:
-        with atomic.atomic_path(path) as tmp, open(tmp, "wb") as f:
-            np.savez(f, ids=np.array(self.ids), per_image=self.per_image, side=self.side,
-                     band=np.array([self.band.boundary, self.band.interior, self.band.boundary_fraction]))
-
-    @classmethod
-    def load(cls, path: str | Path) -> "FinalScores":
-        with np.load(path) as f:
-            return cls([str(i) for i in f["ids"]], f["per_image"], int(f["side"]), BandAccuracy(*map(float, f["band"])))

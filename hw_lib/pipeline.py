@@ -2,7 +2,7 @@
 
 1. the preset: ``demo`` without data (synthetic, CPU minutes), ``laptop`` with real data and no
    CUDA GPU, ``course`` with real data and a GPU (``auto``, the default, picks and says so);
-2. every run parameter is checked before anything runs or is written;
+2. every run parameter is checked, and the backbone weights found, before anything runs or is written;
 3. data: ``--data-dir`` (holding train/ and validation/), else synthetic demo data it generates;
 4. ``notebooks/train.ipynb`` once per model (FCN32s, FCN16s, FCN8s), executed with papermill;
    finished identical runs (``runs/<preset>-<source>/<model>``) are reused;
@@ -10,7 +10,7 @@
 6. ``report.html`` (one self-contained file that needs no network) and ``report.pdf``.
 
 Everything lands in ``report/<preset>-<source>/`` (``demo-synthetic``, ``laptop-real``,
-``course-real``), so a demo never overwrites a real-data report. A notebook is executed into a
+``course-real``, ``course-scratch-real``), so a demo never overwrites a real-data report. A notebook is executed into a
 temporary file that replaces the previous copy only on success; a failure stops the pipeline,
 keeps the failed copy beside it (``<name>.failed.ipynb``) and names it. Paths in what is written
 are relative to the repository (or as given), never the machine's absolute ones.
@@ -34,16 +34,15 @@ from papermill.exceptions import PapermillExecutionError
 
 from . import atomic
 from .cli import run_cli
-from .html_export import export_html
-from .config import PRESETS, RunConfig
-from .analysis import REPORT_MODELS
-from .data import fingerprint, split_dirs
+from .config import PRESETS, RunConfig, check_bool
+from .data import data_source, fingerprint, split_dirs
 from .errors import ConfigError, HwLibError
-from .runs import REPORTS, run_state
-from .synth import is_synthetic, write_dataset
+from .html_export import export_html
+from .models import MODELS, vgg16_features
+from .paths import NOTEBOOKS, REPO, REPORTS, RUNS, display_path, lexical_absolute
+from .runs import run_state
+from .synth import write_dataset
 
-REPO = Path(__file__).resolve().parent.parent
-NOTEBOOKS = REPO / "notebooks"
 LATEX_TEMPLATE = NOTEBOOKS / "templates" / "hw_report.tex.j2"
 TEX_PACKAGES = "texlive-xetex texlive-fonts-recommended texlive-plain-generic pandoc"
 #: run parameters the pipeline sets itself
@@ -54,23 +53,9 @@ class NotebookError(HwLibError):
     """A notebook failed to execute or export."""
 
 
-def absolute(path: str | Path) -> Path:
-    """``path`` made absolute with ``..`` removed by name, symlinks kept: a ``../shared`` that is a
-    link to another disk still reads as ``../shared``."""
-    return Path(os.path.abspath(Path(path).expanduser()))
-
-
-def display_path(path: str | Path) -> str:
-    """``path`` as a reader can use it: relative to the repository when it lies in or beside it
-    (``data/synthetic``, ``../shared/dlcv_p2_data``, also through a symlink), else as given."""
-    for candidate in (absolute(path), Path(path).expanduser().resolve()):
-        if candidate.is_relative_to(REPO.parent):
-            return os.path.relpath(candidate, REPO)
-    return str(path)
-
-
-def execute(notebook: Path, output: Path, parameters: dict[str, Any]) -> None:
-    """Run ``notebook`` with papermill into ``output``, streaming its output.
+def execute(notebook: Path, output: Path, parameters: dict[str, Any], title: str | None = None) -> None:
+    """Run ``notebook`` with papermill into ``output``, streaming its output; ``title`` names the
+    executed notebook (and so the HTML page).
 
     The notebook runs into a temporary file that replaces ``output`` only on success; on failure
     it is kept as ``<name>.failed.ipynb`` and the error names it.
@@ -93,6 +78,8 @@ def execute(notebook: Path, output: Path, parameters: dict[str, Any]) -> None:
         raise NotebookError(f"{display_path(notebook)} failed ({previous}; {kept}): {what}") from None
     nb = nbformat.read(running, as_version=4)
     nb.metadata.setdefault("papermill", {}).update(input_path=display_path(notebook), output_path=display_path(output))
+    if title:
+        nb.metadata["title"] = title
     nbformat.write(nb, running)
     os.replace(running, output)
     failed.unlink(missing_ok=True)
@@ -130,14 +117,22 @@ def choose_preset(preset: str, data_dir: str | Path | None) -> tuple[str, str]:
                       "(PRESET=course asks for the 512 px course settings)")
 
 
+def check_weights(preset: str, overrides: dict[str, Any]) -> None:
+    """The backbone weights the runs will start from, loaded once now: where they cannot be had
+    (ImageNet weights with no cache and no network), the pipeline stops before it trains or writes."""
+    weights = RunConfig.from_parameters(preset, **overrides).weights
+    if weights != "none":
+        vgg16_features(weights)
+
+
 def resolve_data(data_dir: str | Path | None, synth_dir: Path) -> Path:
     """The data folder to use: ``data_dir`` when given, else synthetic demo data (written once)."""
     if data_dir:
-        path = absolute(data_dir)
+        path = lexical_absolute(data_dir)
         split_dirs(path)
         return path
     print(f"no DATA_DIR given: using synthetic demo data in {display_path(synth_dir)}", flush=True)
-    return absolute(write_dataset(synth_dir))
+    return lexical_absolute(write_dataset(synth_dir))
 
 
 def check_parameters(preset: str, overrides: dict[str, Any], force: bool) -> None:
@@ -147,24 +142,24 @@ def check_parameters(preset: str, overrides: dict[str, Any], force: bool) -> Non
     if unknown:
         raise ConfigError(f"--set: unknown or pipeline-owned parameter(s) {', '.join(unknown)}; "
                           f"settable: {', '.join(sorted(known))}")
-    if not isinstance(force, bool):
-        raise ConfigError(f"force: expected bool, got {force!r} ({type(force).__name__})")
-    for model in REPORT_MODELS:
+    check_bool("force", force)
+    for model in MODELS:
         RunConfig.from_parameters(preset, model=model, **overrides)
 
 
 def refuse_slow_training(preset: str, data: Path, runs_dir: Path, force: bool, overrides: dict[str, Any]) -> None:
-    """The course preset on a machine without CUDA: only finished runs may be reused, nothing trained."""
-    if preset != "course" or torch.cuda.is_available():
+    """A 512 px preset (course, course-scratch) on a machine without CUDA: only finished runs may be
+    reused, nothing trained."""
+    if not preset.startswith("course") or torch.cuda.is_available():
         return
     data_fingerprint = fingerprint(data)
-    todo = [model for model in REPORT_MODELS if run_state(
+    todo = [model for model in MODELS if run_state(
         RunConfig.from_parameters(preset, model=model, data_dir=str(data), run_dir=str(runs_dir / model), **overrides),
         data_fingerprint, force) != "finished"]
     if todo:
-        raise ConfigError(f"the course preset (512 px, 20 epochs) takes hours per model without a GPU, and this "
+        raise ConfigError(f"the {preset} preset (512 px, 20 epochs) takes hours per model without a GPU, and this "
                           f"machine has none; not yet trained in {display_path(runs_dir)}: {', '.join(todo)}. Train "
-                          "them on a GPU (README: the real-data report on a GPU), use PRESET=laptop, or pass --allow-cpu")
+                          "them on a GPU (scripts/gpu/README.md), use PRESET=laptop, or pass --allow-cpu")
 
 
 def build_report(preset: str = "auto", data_dir: str | Path | None = None, report_dir: str | Path | None = None,
@@ -180,14 +175,15 @@ def build_report(preset: str = "auto", data_dir: str | Path | None = None, repor
     print(why, flush=True)
     check_parameters(preset, overrides, force)
     data = resolve_data(data_dir, Path(synth_dir))
-    name = f"{preset}-{'synthetic' if is_synthetic(data) else 'real'}"
-    runs_dir = absolute(runs_dir or REPO / "runs" / name)
+    name = f"{preset}-{data_source(data)}"
+    runs_dir = lexical_absolute(runs_dir or REPO / RUNS / name)
     if not allow_cpu:
         refuse_slow_training(preset, data, runs_dir, force, overrides)
-    report_dir = absolute(report_dir or REPO / REPORTS / name)
+    check_weights(preset, overrides)
+    report_dir = lexical_absolute(report_dir or REPO / REPORTS / name)
     report_dir.mkdir(parents=True, exist_ok=True)
     timings = {}
-    for model in REPORT_MODELS:
+    for model in MODELS:
         started = time.perf_counter()
         parameters = {"preset": preset, "model": model, "data_dir": display_path(data),
                       "run_dir": display_path(runs_dir / model), "force": force, **overrides}
@@ -195,8 +191,10 @@ def build_report(preset: str = "auto", data_dir: str | Path | None = None, repor
         timings[model] = time.perf_counter() - started
     executed = report_dir / "report.ipynb"
     results = report_dir / "results.json"
-    execute(NOTEBOOKS / "report.ipynb", executed, {"runs_dir": display_path(runs_dir), "data_dir": display_path(data),
-                                                  "results_path": display_path(results)})
+    title = f"VGG16-FCN32s and FCN8s: {preset} preset, {data_source(data)} data"
+    parameters = {"preset": preset, "runs_dir": display_path(runs_dir), "data_dir": display_path(data),
+                  "results_path": display_path(results)}
+    execute(NOTEBOOKS / "report.ipynb", executed, parameters, title)
     files = {"report": executed, "results": results, "html": export_html(executed, report_dir / "report.html"),
              "pdf": export_pdf(executed, report_dir / "report.pdf") if pdf else None}
     print("notebook wall time: " + ", ".join(f"{m} {s:.0f} s" for m, s in timings.items()), flush=True)
@@ -221,13 +219,14 @@ def parse_set(items: list[str]) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m hw_lib.pipeline", description=__doc__.split("\n")[0])
     parser.add_argument("--preset", default="auto", help="auto (default: demo without --data-dir, else laptop on a "
-                        "CPU and course on a CUDA GPU), demo, laptop or course")
-    parser.add_argument("--data-dir", default=None, help="real data folder with train/ and validation/ (default: synthetic)")
+                        f"CPU and course on a CUDA GPU), {', '.join(PRESETS)}")
+    parser.add_argument("--data-dir", default=None,
+                        help="real data folder with train/ and validation/ (default: synthetic)")
     parser.add_argument("--report-dir", default=None, help="default report/<preset>-<real|synthetic>")
     parser.add_argument("--runs-dir", default=None, help="default runs/<preset>-<real|synthetic>")
     parser.add_argument("--force", action="store_true", help="retrain; finished runs are archived, not deleted")
     parser.add_argument("--no-pdf", action="store_true")
-    parser.add_argument("--allow-cpu", action="store_true", help="let the course preset train without a GPU (hours)")
+    parser.add_argument("--allow-cpu", action="store_true", help="let a 512 px preset train without a GPU (hours)")
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="run parameters, e.g. epochs=5")
     args = parser.parse_args(argv)
     build_report(args.preset, args.data_dir, args.report_dir, args.runs_dir, args.force, parse_set(args.set),

@@ -11,33 +11,15 @@ import argparse
 import sys
 from pathlib import Path
 
-import numpy as np
-import torch
-import torch.nn.functional as F
 from PIL import Image
 from tqdm import tqdm
 
 from .checkpoint import model_from_checkpoint
 from .cli import run_cli
 from .colors import labels_to_rgb
-from .data import MASK_SUFFIX, find_pairs, read_image, resize_image
-from .engine import Runtime, predict_labels
-from .models import FCN, check_input_size
-
-
-def predict_image(model: FCN, image: np.ndarray, runtime: Runtime, image_size: int | None = None) -> np.ndarray:
-    """``(H, W)`` uint8 labels of one ``(H, W, 3)`` uint8 image, at the image's own size.
-
-    With ``image_size`` the image is resized as in training (``data.resize_image``) and the
-    predicted labels are brought back to the image's size by nearest-neighbour upsampling.
-    """
-    resized = image if image_size is None else resize_image(image, image_size)
-    x = torch.from_numpy(np.ascontiguousarray(resized)).permute(2, 0, 1)[None]
-    check_input_size(model, x)
-    labels = predict_labels(model, x, runtime)
-    if labels.shape[-2:] != image.shape[:2]:
-        labels = F.interpolate(labels[None].float(), size=image.shape[:2], mode="nearest")[0].to(torch.uint8)
-    return labels[0].cpu().numpy()
+from .data import MASK_SUFFIX, find_pairs, read_image
+from .engine import predict_image
+from .runtime import Runtime
 
 
 def predict_folder(checkpoint: str | Path, input_dir: str | Path, output_dir: str | Path, model_name: str | None = None,

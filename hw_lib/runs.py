@@ -8,13 +8,14 @@ run_dir/
   snapshots/epoch_001/0008_mask.png ...   predicted masks of the sample ids, course colours
   model.pt             final weights + config (written when the run finishes)
   final_scores.npz     per-image confusion matrices of the final model at the masks' own size
-  summary.json         final mIoU (at the masks' size), per-epoch best, timings (marks a finished run)
+  summary.json         RunSummary: final scores, per-epoch best, boundary and skip analyses (marks a finished run)
 ```
 A finished run is never deleted: a forced retrain, or a different config in the same
 ``run_dir``, first renames the old directory to ``<run_dir>.archived-<time>``.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import platform
@@ -24,12 +25,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
-from . import __version__
+from . import __version__, atomic
 from .config import RunConfig
 from .errors import ConfigError
-from .metrics import FinalScores
+from .metrics import DistanceBin, FinalScores
+from .models import MODELS
+from .paths import REPO, REPORTS, RUNS
 
 CONFIG = "config.json"
 METRICS = "metrics.jsonl"
@@ -38,7 +42,6 @@ MODEL = "model.pt"
 SUMMARY = "summary.json"
 FINAL_SCORES = "final_scores.npz"
 SNAPSHOTS = "snapshots"
-REPORTS = "report"  # beside hw_lib: where ./run_all.sh writes its reports (tracked output, not code)
 
 
 def snapshot_path(run_dir: str | Path, epoch: int, sample_id: str) -> Path:
@@ -56,7 +59,7 @@ def git_commit(root: Path | None = None) -> str:
     """
     if os.environ.get("HW_GIT_COMMIT"):
         return os.environ["HW_GIT_COMMIT"]
-    root = root or Path(__file__).resolve().parent.parent
+    root = root or REPO
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
                                 timeout=10, check=True).stdout.strip()
@@ -113,7 +116,8 @@ def run_state(config: RunConfig, data_fingerprint: str, force: bool = False) -> 
         same = (RunConfig.from_dict(stored["config"]).identity() == config.identity()
                 and stored["provenance"].get("data_fingerprint") == data_fingerprint)
     except (ValueError, KeyError, TypeError) as e:
-        raise ConfigError(f"{run_dir / CONFIG}: unreadable ({e}); move the folder away or choose another run_dir") from None
+        raise ConfigError(f"{run_dir / CONFIG}: unreadable ({e}); move the folder away or choose another "
+                          "run_dir") from None
     finished = (run_dir / SUMMARY).is_file()
     if same and finished:
         return "replace" if force else "finished"
@@ -138,6 +142,52 @@ def open_run_dir(config: RunConfig, data_fingerprint: str, force: bool = False) 
     return state
 
 
+@dataclass(frozen=True)
+class RunSummary:
+    """``summary.json``: what a finished run scored. The final scores are at the masks' own size
+    (``scored_at_px``), as predict + evaluate give them; the per-epoch figures, the boundary profile
+    and the skip ablation are on the validation split at the training size, the prediction grid."""
+
+    model: str
+    epochs: int
+    scored_at_px: int
+    scored_images: int
+    final_miou: float | None
+    final_iou: dict[str, float | None]
+    final_pixel_accuracy: float
+    confusion: list[list[int]]  # at scored_at_px, summed over the images
+    train_px: int
+    final_miou_at_train_px: float | None
+    best_miou_at_train_px: float | None
+    best_epoch: int
+    boundary_profile: list[DistanceBin]  # accuracy by distance to a true class boundary, at train_px
+    skip_ablation: dict[str, float | None]  # mIoU at train_px with these skips left out ("pool3", "pool4+pool3")
+    train_class_pixels: list[int]  # ground-truth pixels per class of the training split at train_px
+    wall_seconds: float
+    train_images_per_second: float
+    device: str
+    precision: str
+    weights: str
+    data_source: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> RunSummary:
+        return cls(**{**values, "boundary_profile": [DistanceBin(**b) for b in values["boundary_profile"]]})
+
+
+def save_final_scores(path: str | Path, final: FinalScores) -> None:
+    with atomic.atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.savez(f, ids=np.array(final.ids), per_image=final.per_image, side=final.side)
+
+
+def load_final_scores(path: str | Path) -> FinalScores:
+    with np.load(path) as f:
+        return FinalScores([str(i) for i in f["ids"]], f["per_image"], int(f["side"]))
+
+
 @dataclass
 class Run:
     """A run directory read back: config, provenance, per-epoch metrics and, once finished, summary."""
@@ -146,17 +196,23 @@ class Run:
     config: dict[str, Any]
     provenance: dict[str, Any]
     history: list[dict[str, Any]]
-    summary: dict[str, Any] | None
+    summary: RunSummary | None
 
     @classmethod
-    def load(cls, path: str | Path) -> "Run":
+    def load(cls, path: str | Path) -> Run:
         path = Path(path)
         if not (path / CONFIG).is_file():
             raise ConfigError(f"{path}: not a run directory (no {CONFIG}); train it first")
         stored = json.loads((path / CONFIG).read_text())
         metrics = path / METRICS
         history = [json.loads(line) for line in metrics.read_text().splitlines() if line] if metrics.exists() else []
-        summary = json.loads((path / SUMMARY).read_text()) if (path / SUMMARY).exists() else None
+        summary = None
+        if (path / SUMMARY).exists():
+            try:
+                summary = RunSummary.from_dict(json.loads((path / SUMMARY).read_text()))
+            except (TypeError, KeyError) as e:
+                raise ConfigError(f"{path / SUMMARY}: written by an older version of hw_lib ({e}); train the run "
+                                  "again (force=True)") from None
         return cls(path, stored["config"], stored["provenance"], history, summary)
 
     @property
@@ -175,8 +231,22 @@ class Run:
         path = self.path / FINAL_SCORES
         if not path.is_file():
             raise ConfigError(f"{path}: missing; the run is unfinished or older than this version: train it again")
-        return FinalScores.load(path)
+        return load_final_scores(path)
 
     def column(self, key: str) -> list[Any]:
         """One metric over the epochs, e.g. ``run.column("miou")``."""
         return [row[key] for row in self.history]
+
+
+def latest_runs_dir(preset: str, root: str | Path = REPO / RUNS, models: tuple[str, ...] = tuple(MODELS)) -> Path:
+    """The newest ``runs/<preset>-<source>`` folder whose runs of ``models`` have all finished."""
+    candidates = []
+    for folder in Path(root).glob(f"{preset}-*"):
+        summaries = [folder / m / SUMMARY for m in models]
+        if all(p.is_file() for p in summaries):
+            candidates.append((max(p.stat().st_mtime for p in summaries), folder))
+    if not candidates:
+        raise ConfigError(f"no finished runs of the {preset} preset in {Path(root) / (preset + '-*')}: run "
+                          f"./run_all.sh{'' if preset == 'demo' else f' with PRESET={preset}'} first (or train "
+                          "fcn32s, fcn16s and fcn8s with notebooks/train.ipynb)")
+    return max(candidates)[1]

@@ -4,8 +4,7 @@ Exactly what ``python -m hw_lib.predict`` and then ``python -m hw_lib.evaluate``
 validation folder: every image is resized to the training side as predict resizes it,
 segmented, its labels brought back to the mask's size (nearest neighbour) and compared with
 the mask as the course scorer reads it. The confusion matrices are kept per image, so that
-:mod:`hw_lib.bootstrap` can draw intervals over images; the boundary-band accuracy is measured
-at the same size.
+:mod:`hw_lib.bootstrap` can draw intervals over images.
 """
 from __future__ import annotations
 
@@ -16,18 +15,18 @@ import torch
 
 from .colors import rgb_to_labels
 from .data import IMAGE_SUFFIX, MASK_SUFFIX, read_image, read_mask_rgb
-from .engine import Runtime
+from .engine import predict_image
 from .errors import DataError
-from .metrics import BandAccuracy, FinalScores, band_width, boundary_band, per_image_confusion
+from .metrics import FinalScores, per_image_confusion
 from .models import FCN
-from .predict import predict_image
+from .runtime import Runtime
 
 
 def score_folder(model: FCN, folder: str | Path, ids: list[str], runtime: Runtime,
                  image_size: int | None) -> FinalScores:
     """Segment ``folder``'s images ``ids`` as predict does and score them against their masks."""
     folder = Path(folder)
-    matrices, hits, counts, sides = [], np.zeros(2), np.zeros(2), set()
+    matrices, sides = [], set()
     for sample_id in ids:
         image = read_image(folder / f"{sample_id}{IMAGE_SUFFIX}")
         truth = torch.from_numpy(rgb_to_labels(read_mask_rgb(folder / f"{sample_id}{MASK_SUFFIX}")))[None]
@@ -37,13 +36,6 @@ def score_folder(model: FCN, folder: str | Path, ids: list[str], runtime: Runtim
                             f"image is {image.shape[1]}x{image.shape[0]}")
         matrices.append(per_image_confusion(truth, pred)[0].numpy())
         sides.add(truth.shape[-1])
-        band = boundary_band(truth, band_width(truth.shape[-1]))
-        correct = pred == truth
-        hits += [int((correct & band).sum()), int((correct & ~band).sum())]
-        counts += [int(band.sum()), int((~band).sum())]
     if len(sides) != 1:
         raise DataError(f"{folder}: masks of several sizes ({sorted(sides)}); the final score needs one size")
-    with np.errstate(invalid="ignore", divide="ignore"):
-        boundary, interior = hits / counts
-    band = BandAccuracy(float(boundary), float(interior), float(counts[0] / counts.sum()))
-    return FinalScores(list(ids), np.stack(matrices), sides.pop(), band)
+    return FinalScores(list(ids), np.stack(matrices), sides.pop())

@@ -5,7 +5,7 @@ texture per class (striped fields, blocky urban grids, fine-grained forest, smoo
 plus small objects (buildings, ponds), rivers and, now and then, a black no-data corner
 (Unknown). Colour and texture identify the class locally, so an FCN learns it; region borders
 are irregular and objects small, so the skip connections of FCN16s/8s visibly help there.
-Deterministic by seed. Everything made from it is labelled synthetic (see ``SYNTHETIC_MARKER``).
+Deterministic by seed. Everything made from it is labelled synthetic (``data.data_source``).
 """
 from __future__ import annotations
 
@@ -18,14 +18,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .colors import labels_to_rgb
-from .data import IMAGE_SUFFIX, MASK_SUFFIX, TRAIN, VALIDATION
+from .colors import UNKNOWN, URBAN, WATER, labels_to_rgb
+from .data import IMAGE_SUFFIX, MASK_SUFFIX, SAMPLE_IDS, SYNTHETIC_MARKER, TRAIN, VALIDATION
 
-#: file written at the top of a synthetic data folder; runs record their data as synthetic
-SYNTHETIC_MARKER = "SYNTHETIC.json"
-SAMPLE_IDS = ("0008", "0097", "0107")
-
-URBAN, AGRICULTURE, RANGELAND, FOREST, WATER, BARREN, UNKNOWN = range(7)
 CLASS_PRIORS = np.array([0.13, 0.40, 0.12, 0.14, 0.07, 0.14])
 BASE_COLOURS = np.array(
     [(150, 150, 155), (175, 175, 90), (150, 140, 100), (45, 85, 45), (35, 60, 105), (205, 190, 160)],
@@ -145,10 +140,13 @@ def write_dataset(out_dir: str | Path, n_train: int = 32, n_val: int = 12, size:
     return out_dir
 
 
-def is_synthetic(data_dir: str | Path) -> bool:
-    """True when ``data_dir`` (a split folder or its parent) was written by this module."""
-    data_dir = Path(data_dir)
-    return (data_dir / SYNTHETIC_MARKER).exists() or (data_dir.parent / SYNTHETIC_MARKER).exists()
+def ensure_demo_data(out_dir: str | Path) -> Path:
+    """The demo's synthetic data in ``out_dir``, written when the folder does not exist yet; an existing
+    folder is used as it is."""
+    out_dir = Path(out_dir)
+    if not out_dir.exists():
+        write_dataset(out_dir)
+    return out_dir
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -18,13 +18,6 @@ def normalize(images: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch
     return (images.to(dtype) - mean) / std
 
 
-def denormalize(images: torch.Tensor) -> torch.Tensor:
-    """Inverse of :func:`normalize`, back to uint8."""
-    mean = torch.tensor(IMAGENET_MEAN, device=images.device).view(1, 3, 1, 1) * 255
-    std = torch.tensor(IMAGENET_STD, device=images.device).view(1, 3, 1, 1) * 255
-    return (images.float() * std + mean).round().clamp(0, 255).to(torch.uint8)
-
-
 def random_crop(
     images: torch.Tensor, labels: torch.Tensor, size: int, generator: torch.Generator | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:

@@ -1,4 +1,9 @@
-"""Figures of the report: epoch-by-image mask tables, curves, confusion matrices."""
+"""Figures of the report: epoch-by-image mask tables, curves, confusion matrices.
+
+Figures are drawn at most ``WIDTH`` inches wide with text of 8 pt or more, so the PDF prints them at
+their own size (nbconvert scales images down to 0.9 of the text width, 6 in on letter paper) and
+the HTML shows them at 150 dpi.
+"""
 from __future__ import annotations
 
 from pathlib import Path
@@ -12,9 +17,13 @@ from matplotlib.ticker import MaxNLocator
 from .colors import CLASS_NAMES, PALETTE, labels_to_rgb, rgb_to_labels
 from .data import IMAGE_SUFFIX, MASK_SUFFIX, VALIDATION, read_image, read_mask_rgb
 from .errors import DataError
+from .models import DISPLAY_NAMES
 from .runs import Run
 
-MODEL_LABELS = {"fcn32s": "FCN32s", "fcn16s": "FCN16s", "fcn8s": "FCN8s"}
+WIDTH = 6.0  # inches
+DPI = 150
+STYLE = {"font.size": 9, "axes.titlesize": 9, "axes.labelsize": 9, "xtick.labelsize": 8, "ytick.labelsize": 8,
+         "legend.fontsize": 8, "figure.titlesize": 10, "figure.dpi": DPI}
 
 
 def show(fig: Figure) -> None:
@@ -25,8 +34,13 @@ def show(fig: Figure) -> None:
     plt.close(fig)
 
 
+def _figure(rows: int, cols: int, height: float, **kwargs) -> tuple[Figure, np.ndarray]:
+    with plt.rc_context(STYLE):
+        return plt.subplots(rows, cols, figsize=(WIDTH, height), squeeze=False, **kwargs)
+
+
 def _names(models: list[str]) -> str:
-    labels = [MODEL_LABELS.get(m, m) for m in models]
+    labels = [DISPLAY_NAMES.get(m, m) for m in models]
     return labels[0] if len(labels) == 1 else ", ".join(labels[:-1]) + " and " + labels[-1]
 
 
@@ -39,43 +53,46 @@ def course_colours(path: Path) -> np.ndarray:
     return labels_to_rgb(rgb_to_labels(read_mask_rgb(path)))
 
 
-def mask_table(run: Run, data_dir: str | Path, epochs: list[int] | None = None, sample_ids: list[str] | None = None) -> Figure:
+def mask_table(run: Run, data_dir: str | Path) -> Figure:
     """Rows: sample images; columns: satellite image, ground truth, prediction at each snapshot epoch."""
-    epochs = epochs or run.config["snapshot_epochs"]
-    sample_ids = sample_ids or run.config["sample_ids"]
+    epochs, sample_ids = run.config["snapshot_epochs"], run.config["sample_ids"]
     folder = Path(data_dir) / VALIDATION
     cols = 2 + len(epochs)
-    fig, axes = plt.subplots(len(sample_ids), cols, figsize=(2.3 * cols, 2.3 * len(sample_ids) + 0.8), squeeze=False)
+    legend_height = 0.5  # inches: two rows of class names under the panels
+    height = WIDTH / cols * len(sample_ids) + 0.3 + legend_height
+    fig, axes = _figure(len(sample_ids), cols, height)
+    titles = ["satellite", "ground truth"] + [f"epoch {e}" for e in epochs]
     for row, sample_id in enumerate(sample_ids):
-        panels = [read_image(folder / f"{sample_id}{IMAGE_SUFFIX}"), course_colours(folder / f"{sample_id}{MASK_SUFFIX}")]
+        panels = [read_image(folder / f"{sample_id}{IMAGE_SUFFIX}"),
+                  course_colours(folder / f"{sample_id}{MASK_SUFFIX}")]
         for epoch in epochs:
             path = run.snapshot(epoch, sample_id)
             if not path.is_file():
                 raise DataError(f"{path}: snapshot missing (epoch {epoch} is not among the run's snapshot_epochs?)")
             panels.append(course_colours(path))
-        titles = ["satellite", "ground truth"] + [f"epoch {e}" for e in epochs]
-        for col, (panel, title) in enumerate(zip(panels, titles)):
+        for col, (image, title) in enumerate(zip(panels, titles)):
             ax = axes[row, col]
-            ax.imshow(panel, interpolation="nearest")
+            ax.imshow(image, interpolation="nearest")
             ax.set_xticks([])
             ax.set_yticks([])
             if row == 0:
-                ax.set_title(title, fontsize=10)
+                ax.set_title(title)
             if col == 0:
-                ax.set_ylabel(f"{sample_id}{IMAGE_SUFFIX}", fontsize=9)
-    fig.legend(handles=legend_handles(), loc="lower center", ncol=len(CLASS_NAMES), fontsize=8, frameon=False)
-    fig.suptitle(f"{MODEL_LABELS.get(run.model, run.model)} on validation", fontsize=11)
-    fig.tight_layout(rect=(0, 0.06, 1, 1))
+                ax.set_ylabel(sample_id)
+    fig.legend(handles=legend_handles(), loc="lower center", ncol=4, frameon=False)
+    fig.tight_layout(rect=(0, legend_height / height, 1, 1), h_pad=0.3, w_pad=0.3)
     fig.set_label(f"{_names([run.model])} predicted masks of validation images {', '.join(sample_ids)} at epochs "
-                  f"{', '.join(map(str, epochs))}, beside the satellite image and the ground truth, in the course colours")
+                  f"{', '.join(map(str, epochs))}, beside the satellite image and the ground truth, in the course "
+                  "colours")
     return fig
 
 
 def metric_curves(runs: dict[str, Run], key: str = "miou", ylabel: str = "validation mIoU") -> Figure:
     """One metric over the epochs, one line per model."""
-    fig, ax = plt.subplots(figsize=(6.5, 3.8))
+    fig, axes = _figure(1, 1, 3.0)
+    ax = axes[0, 0]
     for name, run in runs.items():
-        ax.plot(run.column("epoch"), run.column(key), marker="o", markersize=3, label=MODEL_LABELS.get(name, name))
+        ax.plot(run.column("epoch"), run.column(key), marker="o", markersize=3, label=DISPLAY_NAMES.get(name, name))
     ax.set_xlabel("epoch")
     ax.set_ylabel(ylabel)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -88,7 +105,8 @@ def metric_curves(runs: dict[str, Run], key: str = "miou", ylabel: str = "valida
 
 def training_curves(run: Run) -> Figure:
     """Training loss and validation mIoU of one run."""
-    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.3))
+    fig, axes = _figure(1, 2, 2.6)
+    left, right = axes[0]
     epochs = run.column("epoch")
     left.plot(epochs, run.column("train_loss"), marker="o", markersize=3)
     left.set(xlabel="epoch", ylabel="training loss")
@@ -97,28 +115,34 @@ def training_curves(run: Run) -> Figure:
     for ax in (left, right):
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
-    fig.suptitle(MODEL_LABELS.get(run.model, run.model))
+    fig.suptitle(DISPLAY_NAMES.get(run.model, run.model))
     fig.tight_layout()
     fig.set_label(f"Training loss and validation mIoU per epoch of {_names([run.model])}")
     return fig
 
 
 def confusion_matrices(runs: dict[str, Run]) -> Figure:
-    """Row-normalised final confusion matrices (true class -> predicted class), one panel per model."""
-    fig, axes = plt.subplots(1, len(runs), figsize=(4.2 * len(runs), 4), squeeze=False)
-    short = [n[:5] for n in CLASS_NAMES]
-    for ax, (name, run) in zip(axes[0], runs.items()):
-        mat = np.array(run.summary["confusion"], dtype=float)
-        rows = mat.sum(1, keepdims=True)
-        norm = np.divide(mat, rows, out=np.zeros_like(mat), where=rows > 0)
-        ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
-        for (i, j), v in np.ndenumerate(norm):
-            if v >= 0.01:
-                ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=6.5, color="white" if v > 0.6 else "black")
-        ax.set_xticks(range(len(short)), short, rotation=60, fontsize=7)
-        ax.set_yticks(range(len(short)), short, fontsize=7)
-        ax.set(title=MODEL_LABELS.get(name, name), xlabel="predicted", ylabel="true")
-    fig.tight_layout()
-    fig.set_label(f"Row-normalised confusion matrices (true class against predicted class) of {_names(list(runs))} "
-                  "on the validation set, final models")
+    """Row-normalised final confusion matrices in percent (true class -> predicted class), two panels a row."""
+    cols = min(2, len(runs))
+    rows = -(-len(runs) // cols)
+    fig, axes = _figure(rows, cols, 3.1 * rows + 0.3, layout="constrained")
+    image = None
+    for index, (ax, (name, run)) in enumerate(zip(axes.flat, runs.items())):
+        mat = np.array(run.summary.confusion, dtype=float)
+        totals = mat.sum(1, keepdims=True)
+        share = 100 * np.divide(mat, totals, out=np.zeros_like(mat), where=totals > 0)
+        image = ax.imshow(share, cmap="Blues", vmin=0, vmax=100)
+        for (i, j), v in np.ndenumerate(share):
+            if v >= 0.5:
+                ax.text(j, i, f"{v:.0f}", ha="center", va="center", fontsize=8, color="white" if v > 60 else "black")
+        ax.set_xticks(range(len(CLASS_NAMES)), CLASS_NAMES, rotation=45, ha="right", rotation_mode="anchor")
+        first_column = index % cols == 0
+        ax.set_yticks(range(len(CLASS_NAMES)), CLASS_NAMES if first_column else [])
+        ax.set(title=DISPLAY_NAMES.get(name, name), xlabel="predicted class",
+               ylabel="true class" if first_column else "")
+    for ax in list(axes.flat)[len(runs):]:
+        ax.axis("off")
+    fig.colorbar(image, ax=axes[:, -1].tolist(), shrink=0.9, label="% of the true class's pixels")
+    fig.set_label(f"Row-normalised confusion matrices in percent (true class against predicted class) of "
+                  f"{_names(list(runs))} on the validation set, final models, at the masks' own size")
     return fig

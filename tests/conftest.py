@@ -1,13 +1,16 @@
-"""Fixtures: tiny synthetic data and a reference training run."""
+"""Fixtures: tiny synthetic data, a reference training run, a headless browser."""
 from __future__ import annotations
 
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from hw_lib.synth import write_dataset
 
-from .helpers import tiny_config
+from .helpers import SMOKE, new_driver, require_browser, tiny_config
 
 
 @pytest.fixture(scope="session")
@@ -38,3 +41,28 @@ def reference_run(synth_dir: Path, tmp_path_factory: pytest.TempPathFactory):
 
     run_dir = tmp_path_factory.mktemp("runs") / "fcn8s"
     return fit(tiny_config(synth_dir, run_dir), progress=False)
+
+
+@pytest.fixture(scope="session")
+def tiny_runs(synth_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder with finished tiny demo runs of FCN32s, FCN16s and FCN8s (what the pipeline would train)."""
+    from hw_lib.config import RunConfig
+    from hw_lib.train import fit
+
+    root = tmp_path_factory.mktemp("tiny_runs")
+    for model in ("fcn32s", "fcn16s", "fcn8s"):
+        fit(RunConfig.from_parameters("demo", model=model, data_dir=str(synth_dir), run_dir=str(root / model), **SMOKE),
+            progress=False)
+    return root
+
+
+@pytest.fixture(scope="session")
+def driver() -> Iterator[Any]:
+    """One headless Chromium for the session's browser tests."""
+    require_browser()
+    with tempfile.TemporaryDirectory(prefix="chromium-profile-") as profile:
+        browser = new_driver(profile)
+        try:
+            yield browser
+        finally:
+            browser.quit()

@@ -1,15 +1,20 @@
-"""The report's claims follow its numbers (and their intervals), whichever way they come out."""
+"""The report's numbers and claims follow the runs, whichever way they come out: a clear win, a tie, a
+loss, a collapsed model, coarse or fine score maps, undertrained or converged runs."""
+from __future__ import annotations
+
 from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
-from hw_lib import analysis
-from hw_lib.colors import CLASS_NAMES
-from hw_lib.metrics import BandAccuracy, FinalScores, scores_from_matrix
-from hw_lib.runs import Run
+from hw_lib import analysis, discussion, tables
+from hw_lib.colors import labels_to_rgb
+from hw_lib.metrics import DistanceBin, FinalScores, scores_from_matrix
+from hw_lib.runs import Run, RunSummary, save_final_scores, snapshot_path
 
 IDS = [f"{i:04d}" for i in range(40)]
+TRAIN_PIXELS = [10, 60, 8, 9, 3, 10, 0]  # Agriculture is the training split's most frequent class
 
 
 def per_image(right: float, rng: np.random.Generator) -> np.ndarray:
@@ -34,113 +39,187 @@ def noisy_copy(mats: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return out
 
 
-def fake_run(folder: Path, name: str, mious: list[float], boundary: float, interior: float,
-             mats: np.ndarray) -> Run:
+def collapsed(label: int = 1) -> np.ndarray:
+    mats = np.zeros((len(IDS), 7, 7), dtype=np.int64)
+    mats[:, :6, label] = 100
+    return mats
+
+
+def profile(near: float, far: float) -> list[DistanceBin]:
+    accuracies = np.linspace(near, far, 5)
+    return [DistanceBin(low, high, 0.2, float(a)) for (low, high), a in
+            zip([(0, 2), (2, 4), (4, 8), (8, 16), (16, None)], accuracies)]
+
+
+def fake_run(folder: Path, name: str, mious: list[float], mats: np.ndarray, boundary: tuple[float, float] = (0.6, 0.8),
+             ablation: dict[str, float] | None = None, train_px: int = 64) -> Run:
     """A finished run directory as ``fit`` leaves it, with made-up numbers."""
     path = folder / name
     path.mkdir()
-    final = FinalScores(IDS, mats, 512, BandAccuracy(boundary, interior, 0.2))
-    final.save(path / "final_scores.npz")
+    save_final_scores(path / "final_scores.npz", FinalScores(IDS, mats, 512))
     scores = scores_from_matrix(mats.sum(0))
-    history = [{"epoch": e + 1, "miou": m, "boundary_accuracy": boundary, "interior_accuracy": interior,
-                "train_loss": 1.0} for e, m in enumerate(mious)]
-    summary = {"data_source": "real", "weights": "none: from scratch", "epochs": len(mious),
-               "final_miou": scores.miou, "final_iou": scores.per_class(), "scored_at_px": 512, "train_px": 64,
-               "final_miou_at_train_px": mious[-1], "best_miou_at_train_px": max(mious),
-               "best_epoch": int(np.argmax(mious)) + 1, "final_pixel_accuracy": scores.pixel_accuracy,
-               "boundary_accuracy": boundary, "interior_accuracy": interior, "band_width_px": 8,
-               "boundary_fraction": 0.2, "device": "cpu", "precision": "fp32", "train_images_per_second": 8.0,
-               "wall_seconds": 600.0, "confusion": mats.sum(0).tolist()}
-    config = {"optimizer": "adamw", "lr": 3e-4, "weight_decay": 1e-4, "schedule": "onecycle", "batch_size": 16,
-              "augment": True, "class_weighting": "none", "seed": 0, "model": name}
+    history = [{"epoch": e + 1, "miou": m, "train_loss": 1.0} for e, m in enumerate(mious)]
+    summary = RunSummary(
+        model=name, epochs=len(mious), scored_at_px=512, scored_images=len(IDS), final_miou=scores.miou,
+        final_iou=scores.per_class(), final_pixel_accuracy=scores.pixel_accuracy, confusion=mats.sum(0).tolist(),
+        train_px=train_px, final_miou_at_train_px=mious[-1], best_miou_at_train_px=max(mious),
+        best_epoch=int(np.argmax(mious)) + 1, boundary_profile=profile(*boundary),
+        skip_ablation=ablation if ablation is not None else {}, train_class_pixels=TRAIN_PIXELS, wall_seconds=600.0,
+        train_images_per_second=8.0, device="cpu (x86_64, 2 threads)", precision="fp32",
+        weights="none: VGG16 trained from scratch", data_source="real")
+    config = {"optimizer": "adamw", "lr": 3e-4, "backbone_lr_scale": 1.0, "weight_decay": 1e-4, "schedule": "onecycle", "batch_size": 16,
+              "augment": True, "class_weighting": "none", "seed": 0, "model": name, "snapshot_epochs": [1, 2],
+              "sample_ids": ["0008"]}
     provenance = {"data_dir": "../shared/dlcv_p2_data", "data_source": "real", "train_pairs": 2000,
-                  "val_pairs": len(IDS), "image_size": 64, "weights": "none: from scratch", "device": "cpu",
+                  "val_pairs": len(IDS), "image_size": train_px, "weights": summary.weights, "device": "cpu",
                   "precision": "fp32", "git_commit": "abc"}
     return Run(path, config, provenance, history, summary)
 
 
-def test_a_clearly_better_fcn8s_is_called_real_with_its_interval(tmp_path):
+FCN8S_SKIPS = {"pool3": 0.45, "pool4": 0.52, "pool4+pool3": 0.30}
+FCN16S_SKIPS = {"pool4": 0.4}
+
+
+def test_a_clearly_better_fcn8s_is_called_better_with_what_its_interval_covers(tmp_path):
     rng = np.random.default_rng(0)
     base = per_image(0.6, rng)
-    runs = {"fcn32s": fake_run(tmp_path, "fcn32s", [0.3, 0.4], 0.60, 0.80, base),
-            "fcn16s": fake_run(tmp_path, "fcn16s", [0.3, 0.5], 0.62, 0.82, noisy_copy(base, rng)),
-            "fcn8s": fake_run(tmp_path, "fcn8s", [0.4, 0.6], 0.75, 0.86, per_image(0.9, rng))}
-    table = analysis.results(runs)
-    comparison = table["comparisons"]["fcn8s - fcn32s"]
-    assert comparison["excludes_zero"] and comparison["ci95"][0] > 0.2
-    assert comparison["delta"] == pytest.approx(table["models"]["fcn8s"]["final_miou"]
-                                                - table["models"]["fcn32s"]["final_miou"], abs=1e-6)
-    lo, hi = table["models"]["fcn8s"]["miou_ci95"]
-    assert lo < table["models"]["fcn8s"]["final_miou"] < hi
-    text = analysis.discussion(table, runs)
-    assert "**FCN8s beats FCN32s**" in text and "The interval excludes 0, so the difference is real" in text
-    assert "Why:" not in text and "Against FCN32s, FCN8s gains more at boundaries" in text
-    assert not table["comparisons"]["fcn16s - fcn32s"]["excludes_zero"]
-    assert "FCN16s (the pool4 skip only) against FCN32s" in text and "not shown to be real" in text
-    assert "score map has 1x1 cell per image" in text and "at most 1 class-score vector per image" in text
-    assert analysis.comparison_table(table).splitlines()[2].startswith(f"| fcn8s - fcn32s | {comparison['delta']:+.3f} |")
-    assert analysis.miou_table(table["models"]).splitlines()[0].startswith("| model | mIoU at 512 px | 95% CI |")
+    runs = {"fcn32s": fake_run(tmp_path, "fcn32s", [0.3, 0.4], base, (0.50, 0.80)),
+            "fcn16s": fake_run(tmp_path, "fcn16s", [0.3, 0.5], noisy_copy(base, rng), (0.55, 0.80), FCN16S_SKIPS),
+            "fcn8s": fake_run(tmp_path, "fcn8s", [0.4, 0.6], per_image(0.9, rng), (0.75, 0.85), FCN8S_SKIPS)}
+    results = analysis.results(runs)
+    diff = results.comparisons["fcn8s - fcn32s"]
+    assert diff.excludes_zero and diff.low > 0.2
+    assert diff.value == pytest.approx(results.model("fcn8s").miou.value - results.model("fcn32s").miou.value, abs=1e-6)
+    assert results.model("fcn8s").miou.low < results.model("fcn8s").miou.value < results.model("fcn8s").miou.high
+    text = discussion.discussion(results)
+    assert "**FCN8s beats FCN32s** on these validation images" in text and "has collapsed" not in text
+    assert "covers which images were drawn, not training randomness: each model was trained once" in text
+    assert "Why:" not in text and "Its lead is largest near boundaries" in text
+    assert "Its predictions rely on the skips (without them it loses 0.300), most on pool3" in text
+    assert "FCN32s's 1x1 map" in text and "at most 1 class-score vector per image" in text
+    assert "Every model is best at its last epoch (Figure 5): they are undertrained" in text
+    assert not results.comparisons["fcn16s - fcn32s"].excludes_zero
+    assert tables.comparison_table(results).splitlines()[2].startswith(f"| FCN8s - FCN32s | {diff.value:+.3f} |")
+    assert tables.miou_table(results).splitlines()[0].startswith("| model | mIoU at 512 px | 95% interval |")
+
+
+def test_the_majority_class_baseline_is_scored_like_the_models(tmp_path):
+    rng = np.random.default_rng(6)
+    runs = {name: fake_run(tmp_path, name, [0.5], per_image(0.7, rng)) for name in ("fcn32s", "fcn16s", "fcn8s")}
+    results = analysis.results(runs)
+    base = results.majority_baseline
+    truth = runs["fcn32s"].final_scores().per_image.sum((0, 2))
+    expected = scores_from_matrix(np.diag(np.zeros(7)) + np.outer(truth, np.eye(7)[1]))
+    assert base.class_name == "Agriculture" and base.miou.value == pytest.approx(expected.miou, abs=1e-6)
+    assert base.pixel_accuracy == pytest.approx(truth[1] / truth.sum(), abs=1e-6)
+    assert "| Agriculture everywhere |" in tables.miou_table(results)
+    assert "Predicting Agriculture, the training split's most frequent class, for every pixel" in (
+        discussion.discussion(results))
 
 
 def test_an_indistinguishable_fcn8s_is_not_called_better_and_the_reasons_are_given(tmp_path):
     rng = np.random.default_rng(1)
     base = per_image(0.7, rng)
-    noisy = noisy_copy(base, rng)
-    runs = {"fcn32s": fake_run(tmp_path, "fcn32s", [0.5, 0.6, 0.62], 0.70, 0.90, base),
-            "fcn16s": fake_run(tmp_path, "fcn16s", [0.5, 0.58, 0.61], 0.70, 0.90, base),
-            "fcn8s": fake_run(tmp_path, "fcn8s", [0.4, 0.5, 0.55, 0.56, 0.60], 0.69, 0.88, noisy)}
-    table = analysis.results(runs)
-    assert not table["comparisons"]["fcn8s - fcn32s"]["excludes_zero"]
-    text = analysis.discussion(table, runs)
-    assert "**FCN8s and FCN32s cannot be told apart**" in text and "includes 0, so the difference is not shown" in text
-    assert "Why: FCN8s was still improving" in text and "trained from scratch" in text
-    assert "not more accurate at boundaries either" in text and "beats" not in text
+    runs = {"fcn32s": fake_run(tmp_path, "fcn32s", [0.5, 0.6, 0.62], base, (0.70, 0.90)),
+            "fcn16s": fake_run(tmp_path, "fcn16s", [0.5, 0.58, 0.61], base, (0.70, 0.90), FCN16S_SKIPS),
+            "fcn8s": fake_run(tmp_path, "fcn8s", [0.4, 0.5, 0.55, 0.56, 0.60], noisy_copy(base, rng), (0.69, 0.88),
+                              {"pool3": 0.6, "pool4": 0.6, "pool4+pool3": 0.59})}
+    results = analysis.results(runs)
+    text = discussion.discussion(results)
+    assert "**FCN8s and FCN32s cannot be told apart**" in text and "the interval includes 0" in text
+    assert "Why: FCN8s was still improving" in text and "trained from scratch" in text and "beats" not in text
+    assert "FCN8s barely relies on its skips" in text and "Its lead is not concentrated at boundaries" in text
 
 
 def test_a_worse_fcn8s_and_a_collapsed_model_are_reported_as_such(tmp_path):
     rng = np.random.default_rng(2)
-    collapsed = np.zeros((len(IDS), 7, 7), dtype=np.int64)
-    collapsed[:, :, 1] = 100  # everything predicted Agriculture
-    runs = {"fcn32s": fake_run(tmp_path, "fcn32s", [0.5, 0.6], 0.70, 0.90, per_image(0.9, rng)),
-            "fcn16s": fake_run(tmp_path, "fcn16s", [0.1, 0.1], 0.30, 0.40, collapsed),
-            "fcn8s": fake_run(tmp_path, "fcn8s", [0.4, 0.5], 0.60, 0.85, per_image(0.6, rng))}
-    table = analysis.results(runs)
-    text = analysis.discussion(table, runs)
-    assert "**FCN8s does not beat FCN32s**: FCN32s is better" in text and "lead is real" in text
-    assert "fcn16s predicts Agriculture for 100.0% of the validation pixels" in text
-    assert table["models"]["fcn16s"]["dominant_prediction"] == {"class": "Agriculture", "share": 1.0}
-    assert table["bootstrap"]["resamples"] >= 1000 and CLASS_NAMES[1] == "Agriculture"
+    runs = {"fcn32s": fake_run(tmp_path, "fcn32s", [0.5, 0.6], per_image(0.9, rng)),
+            "fcn16s": fake_run(tmp_path, "fcn16s", [0.1, 0.1], collapsed(), ablation=FCN16S_SKIPS),
+            "fcn8s": fake_run(tmp_path, "fcn8s", [0.4, 0.5], per_image(0.6, rng), ablation=FCN8S_SKIPS)}
+    results = analysis.results(runs)
+    text = discussion.discussion(results)
+    assert "**FCN8s does not beat FCN32s**: FCN32s is better" in text
+    assert "Collapsed (one class for 95.0% of the pixels or more): FCN16s to Agriculture" in text
+    assert results.model("fcn16s").most_predicted.name == "Agriculture"
+    assert results.model("fcn16s").most_predicted.share == 1.0 and results.model("fcn16s").collapsed
+    assert "FCN16s is no better than that" in text  # than predicting Agriculture everywhere
 
 
-def test_no_resolution_caveat_where_fcn32s_has_a_fine_score_map(tmp_path):
+def test_a_win_over_a_collapsed_baseline_says_what_it_measures(tmp_path):
+    rng = np.random.default_rng(3)
+    runs = {"fcn32s": fake_run(tmp_path, "fcn32s", [0.1, 0.1], collapsed()),
+            "fcn16s": fake_run(tmp_path, "fcn16s", [0.3, 0.5], per_image(0.8, rng), ablation=FCN16S_SKIPS),
+            "fcn8s": fake_run(tmp_path, "fcn8s", [0.4, 0.6], per_image(0.9, rng), ablation=FCN8S_SKIPS)}
+    text = discussion.discussion(analysis.results(runs))
+    assert "**FCN8s beats FCN32s**" in text and "But FCN32s has collapsed: it gives Agriculture 100.0% of the pixels" in text
+
+
+def test_no_resolution_caveat_and_no_undertraining_claim_where_they_do_not_hold(tmp_path):
     rng = np.random.default_rng(4)
-    runs = {name: fake_run(tmp_path, name, [0.5], 0.7, 0.9, per_image(0.7, rng)) for name in analysis.REPORT_MODELS}
-    for run in runs.values():
-        run.summary["train_px"] = 512
-    text = analysis.discussion(analysis.results(runs), runs)
-    assert "Resolution:" not in text and "score map" not in text
+    runs = {name: fake_run(tmp_path, name, [0.5, 0.6, 0.55], per_image(0.7, rng), train_px=512,
+                           ablation={"fcn8s": FCN8S_SKIPS, "fcn16s": FCN16S_SKIPS}.get(name, {}))
+            for name in ("fcn32s", "fcn16s", "fcn8s")}
+    text = discussion.discussion(analysis.results(runs))
+    assert "class-score vector" not in text and "FCN32s 15x15, FCN16s 32x32 and FCN8s 64x64 cells per image." in text
+    assert "undertrained" not in text and "FCN8s epoch 2 of 3" in text
 
 
-def test_the_header_says_how_the_runs_were_trained_and_scored(tmp_path):
+def test_the_header_says_how_the_runs_were_trained_and_scored_and_sets_the_seed_beside_them(tmp_path):
     rng = np.random.default_rng(5)
-    runs = {name: fake_run(tmp_path, name, [0.5], 0.7, 0.9, per_image(0.7, rng)) for name in analysis.REPORT_MODELS}
-    header, table = analysis.report_header(runs), analysis.header_table(runs)
+    runs = {name: fake_run(tmp_path, name, [0.5], per_image(0.7, rng)) for name in ("fcn32s", "fcn16s", "fcn8s")}
+    results = analysis.results(runs)
+    header, runs_table = discussion.report_header(results), tables.runs_table(results)
     assert "**Data:** the real course data" in header and "**Backbone weights: none**" in header
-    assert "trained at 64 px (the images resized), scored at 512 px" in header and "crops" not in header + table
-    assert "| 64 px |" in table
-    for run in runs.values():
-        run.provenance.update(image_size=128, crop_size=64)
-        run.summary["train_px"] = 128
-    header, table = analysis.report_header(runs), analysis.header_table(runs)
-    assert ("trained at 128 px (the images resized; each training step sees random 64 px crops of them, "
-            "validation and scoring whole images), scored at 512 px") in header
-    assert "| 128 px, 64 px crops |" in table
+    assert "trained at 64 px (the images resized), scored at 512 px" in header and "crops" not in header + runs_table
+    assert "the seed reports FCN32s 0.670 and FCN8s 0.699 mIoU, with ImageNet VGG16 weights on a GPU at 512 px" in header
+    assert ("differ in no ImageNet weights (every layer starts random), a CPU instead of a GPU, 64 px training "
+            "images instead of 512 and 1 epochs") in header
+    assert "| 64 px |" in runs_table and "| FCN32s |" in runs_table
+    assert "**Recipe:** adamw with a onecycle schedule, batch 16, 1 epochs, peak learning rate 0.0003" in header
+    runs["fcn32s"].config["lr"] = 1e-4
+    assert "peak learning rate FCN32s 0.0001, FCN16s 0.0003 and FCN8s 0.0003 (the preset's per-model setting)" in (
+        discussion.report_header(analysis.results(runs)))
 
 
 def test_models_scored_on_different_images_are_not_compared(tmp_path):
     rng = np.random.default_rng(3)
-    runs = {name: fake_run(tmp_path, name, [0.5], 0.7, 0.9, per_image(0.7, rng)) for name in ("fcn32s", "fcn8s")}
-    FinalScores(IDS[::-1], per_image(0.7, rng), 512, BandAccuracy(0.7, 0.9, 0.2)).save(
-        tmp_path / "fcn8s" / "final_scores.npz")
+    runs = {name: fake_run(tmp_path, name, [0.5], per_image(0.7, rng)) for name in ("fcn32s", "fcn8s")}
+    save_final_scores(tmp_path / "fcn8s" / "final_scores.npz", FinalScores(IDS[::-1], per_image(0.7, rng), 512))
     with pytest.raises(Exception, match="different validation images"):
         analysis.results(runs)
+
+
+def write_masks(run: Run, data_dir: Path, truth: np.ndarray, predictions: dict[int, np.ndarray]) -> None:
+    (data_dir / "validation").mkdir(parents=True, exist_ok=True)
+    Image.fromarray(labels_to_rgb(truth)).save(data_dir / "validation" / "0008_mask.png")
+    for epoch, labels in predictions.items():
+        path = snapshot_path(run.path, epoch, "0008")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(labels_to_rgb(labels)).save(path)
+
+
+def test_the_mask_caption_is_computed_from_the_masks(tmp_path):
+    rng = np.random.default_rng(7)
+    run = fake_run(tmp_path, "fcn8s", [0.5, 0.6], per_image(0.7, rng))
+    truth = np.zeros((64, 64), dtype=np.uint8)
+    truth[:, 32:] = 3
+    late = truth.copy()
+    late[:8] = 1
+    write_masks(run, tmp_path / "data", truth, {1: np.full((64, 64), 1, np.uint8), 2: late})
+    facts = analysis.mask_facts(run, tmp_path / "data")
+    assert facts[0].classes == {1: 1, 2: 3} and facts[0].truth_classes == 2
+    assert facts[0].accuracy[2] == pytest.approx(1 - 8 * 64 / 64**2) and facts[0].changed == pytest.approx(1 - 8 / 64)
+    text = discussion.mask_caption("fcn8s", facts)
+    assert text.startswith("Computed from these masks: FCN8s's predictions of 0008 hold 1 classes at epoch 1 and 3 at "
+                           "epoch 2 (their ground truths: 2).")
+    assert "single class" not in text and "pixel accuracy goes from 0.00 to 0.88" in text
+
+
+def test_a_one_class_mask_table_says_so(tmp_path):
+    run = fake_run(tmp_path, "fcn32s", [0.1, 0.1], collapsed())
+    truth = np.zeros((64, 64), dtype=np.uint8)
+    truth[:, 32:] = 3
+    flat = np.full((64, 64), 1, np.uint8)
+    write_masks(run, tmp_path / "data", truth, {1: flat, 2: flat})
+    text = discussion.mask_caption("fcn32s", analysis.mask_facts(run, tmp_path / "data"))
+    assert "Every predicted mask is a single class at every snapshot shown." in text and "0.0% of their pixels" in text

@@ -4,10 +4,10 @@ import torch
 from PIL import Image
 
 from hw_lib.colors import labels_to_rgb
-from hw_lib.data import SegmentationDataset, find_pairs, load_pair, load_split
+from hw_lib.data import SAMPLE_IDS, data_source, find_pairs, load_pair, load_split
 from hw_lib.errors import DataError
-from hw_lib.synth import SAMPLE_IDS, is_synthetic, make_sample, write_dataset
-from hw_lib.transforms import IMAGENET_MEAN, denormalize, normalize, random_crop, random_dihedral
+from hw_lib.synth import ensure_demo_data, make_sample, write_dataset
+from hw_lib.transforms import IMAGENET_MEAN, normalize, random_crop, random_dihedral
 
 from .helpers import REAL_DATA, need
 
@@ -104,16 +104,6 @@ def test_images_of_different_sizes_in_one_split(tmp_path):
     assert load_split(tmp_path, image_size=64).images.shape == (2, 3, 64, 64)
 
 
-def test_dataset_items(synth_dir):
-    ds = SegmentationDataset(synth_dir / "validation", image_size=64)
-    image, labels = ds[0]
-    assert image.dtype == torch.float32 and image.shape == (3, 64, 64)
-    assert labels.dtype == torch.int64 and labels.shape == (64, 64) and int(labels.max()) <= 6
-    raw = SegmentationDataset(synth_dir / "validation", normalize=False, cache=True)
-    assert torch.equal(denormalize(image[None])[0], raw[0][0])
-    assert ds.ids == [p.id for p in find_pairs(synth_dir / "validation")]
-
-
 def test_normalize_uses_imagenet_statistics():
     x = torch.full((1, 3, 2, 2), 255, dtype=torch.uint8)
     x[:, 0] = round(IMAGENET_MEAN[0] * 255)
@@ -157,7 +147,15 @@ def test_synthetic_data_is_deterministic_and_has_the_sample_ids(tmp_path):
     assert not np.array_equal(a[0], make_sample(4, "train", 5, 64)[0])
     out = write_dataset(tmp_path, n_train=2, n_val=3, size=64)
     assert [p.id for p in find_pairs(out / "validation")] == list(SAMPLE_IDS)
-    assert is_synthetic(out) and is_synthetic(out / "train") and not is_synthetic(tmp_path.parent)
+    assert data_source(out) == data_source(out / "train") == "synthetic" and data_source(tmp_path.parent) == "real"
+
+
+def test_the_demo_data_is_written_only_where_no_folder_exists(tmp_path):
+    ensure_demo_data(tmp_path / "demo")
+    assert len(find_pairs(tmp_path / "demo" / "train")) == 32
+    write_dataset(tmp_path / "custom", n_train=2, n_val=3, size=64)
+    ensure_demo_data(tmp_path / "custom")  # an existing folder is used as it is
+    assert len(find_pairs(tmp_path / "custom" / "train")) == 2
 
 
 def test_synthetic_data_written_with_other_parameters_is_written_anew(tmp_path):

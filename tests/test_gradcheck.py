@@ -10,10 +10,12 @@ def test_closed_form_gradient_matches_autograd_and_finite_differences():
     assert result.passed()
 
 
-def test_a_wrong_gradient_would_be_caught():
-    result = gradcheck.check()
-    wrong = -result.closed_form  # the sign error students make: (x - t) vs (t - x)
-    assert gradcheck.relative_error(wrong, result.autograd) > 1
+def test_a_gradient_with_the_sign_error_fails_the_check():
+    def sign_error(w, z, t):  # the mistake students make: (x - t) where (t - x) belongs, or the reverse
+        return -gradcheck.closed_form_gradient(w, z, t)
+
+    result = gradcheck.check(gradient=sign_error)
+    assert not result.passed() and result.error_vs_autograd > 1 and result.error_vs_finite_differences > 1
 
 
 def test_objective_is_the_cross_entropy_of_the_sigmoid():

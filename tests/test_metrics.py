@@ -4,8 +4,15 @@ import numpy as np
 import pytest
 import torch
 
-from hw_lib.metrics import (ConfusionMatrix, band_accuracy, band_width, boundary_band, per_image_confusion,
-                            scores_from_matrix)
+from hw_lib.metrics import (
+    ConfusionMatrix,
+    accuracy_by_boundary_distance,
+    boundary_distance,
+    constant_prediction,
+    most_predicted,
+    per_image_confusion,
+    scores_from_matrix,
+)
 
 
 def course_miou(pred: np.ndarray, labels: np.ndarray) -> tuple[list[float], float]:
@@ -62,21 +69,35 @@ def test_course_report_format():
     assert report.splitlines()[-1] == "mean_iou: 1.000000"
 
 
-def test_boundary_band_marks_pixels_near_a_class_change():
-    labels = torch.zeros(1, 6, 6, dtype=torch.uint8)
-    labels[:, :, 3:] = 1
-    band = boundary_band(labels, width=1)
-    assert band[0, 0].tolist() == [False, False, True, True, False, False]
+def test_boundary_distance_counts_pixels_to_the_nearest_other_class():
+    labels = torch.zeros(1, 6, 10, dtype=torch.uint8)
+    labels[:, :, 5:] = 1
+    assert boundary_distance(labels, cap=3)[0, 0].tolist() == [4, 4, 3, 2, 1, 1, 2, 3, 4, 4]
+    diagonal = torch.zeros(1, 5, 5, dtype=torch.uint8)
+    diagonal[0, 0, 0] = 1
+    assert boundary_distance(diagonal, cap=8)[0, 2, 2] == 2  # Chebyshev: the diagonal counts as one step
+
+
+def test_accuracy_by_distance_puts_each_error_in_its_band():
+    labels = torch.zeros(1, 6, 10, dtype=torch.uint8)
+    labels[:, :, 5:] = 1
     pred = labels.clone()
-    pred[:, :, 2] = 1  # errors on the boundary column only
-    acc = band_accuracy(pred, labels, band)
-    assert acc.interior == 1.0
-    assert acc.boundary == pytest.approx(0.5)
-    assert acc.boundary_fraction == pytest.approx(2 / 6)
+    pred[:, :, 4] = 1  # wrong on the column next to the boundary only
+    near, middle, far = accuracy_by_boundary_distance(pred, labels, edges=(1, 2))
+    assert (near.low, near.high, near.label) == (0, 1, "1-1 px") and near.pixel_share == pytest.approx(0.2)
+    assert near.accuracy == pytest.approx(0.5) and middle.accuracy == 1.0 and far.accuracy == 1.0
+    assert (far.high, far.label) == (None, "> 2 px") and far.pixel_share == pytest.approx(0.6)
+    empty = accuracy_by_boundary_distance(labels[:, :, :5], labels[:, :, :5], edges=(1,))
+    assert empty[0].accuracy is None and empty[1].accuracy == 1.0  # one class: no boundary at all
 
 
-def test_band_width_scales_with_the_image():
-    assert band_width(512) == 8 and band_width(64) == 1 and band_width(32) == 1
+def test_the_most_predicted_class_and_a_constant_prediction():
+    mats = np.zeros((2, 7, 7), dtype=np.int64)
+    mats[0, 1, 1], mats[0, 0, 1], mats[1, 3, 0] = 6, 2, 2
+    top = most_predicted(mats.sum(0))
+    assert (top.name, top.share) == ("Agriculture", 0.8)
+    everywhere = constant_prediction(mats, 3)
+    assert everywhere[:, :, 3].tolist() == mats.sum(-1).tolist() and everywhere.sum() == mats.sum()
 
 
 def test_per_image_matrices_add_up_to_the_split_matrix():

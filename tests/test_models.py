@@ -8,8 +8,9 @@ import torch
 from torch import nn
 from torchvision.models.vgg import cfgs, make_layers
 
-from hw_lib.errors import ImageSizeError, WeightsError
-from hw_lib.models import FCN8s, FCN16s, FCN32s, bilinear_kernel, build_model, init_bilinear_, score_map_side
+from hw_lib.errors import ConfigError, ImageSizeError, WeightsError
+from hw_lib.models import build_model
+from hw_lib.models.bilinear import bilinear_kernel, init_bilinear_
 
 from .helpers import SEED, need
 
@@ -34,9 +35,15 @@ def seed_style(model: nn.Module) -> str:
     return text
 
 
-@pytest.mark.parametrize("model_cls, name", [(FCN32s, "fcn32s"), (FCN8s, "fcn8s")])
-def test_printout_matches_the_seed_module_for_module(model_cls, name):
-    assert seed_style(model_cls()) == (EXPECTED / f"{name}_seed.txt").read_text()
+@pytest.fixture(scope="module")
+def built() -> dict[str, nn.Module]:
+    """Each model built once, in eval mode."""
+    return {name: build_model(name).eval() for name in ("fcn32s", "fcn16s", "fcn8s")}
+
+
+@pytest.mark.parametrize("name", ["fcn32s", "fcn8s"])
+def test_printout_matches_the_seed_module_for_module(built, name):
+    assert seed_style(built[name]) == (EXPECTED / f"{name}_seed.txt").read_text()
 
 
 @pytest.mark.parametrize("name", ["fcn32s", "fcn8s"])
@@ -46,46 +53,59 @@ def test_expected_printouts_are_the_seeds_own(name):
     assert block == (EXPECTED / f"{name}_seed.txt").read_text()
 
 
-def test_fcn8s_slices_share_the_feature_modules():
-    model = FCN8s()
+def test_fcn8s_slices_share_the_feature_modules(built):
+    model = built["fcn8s"]
     assert model.to_pool3[0] is model.features[0]
     assert model.to_pool4[0] is model.features[17]
     assert model.to_pool5[6] is model.features[30]
 
 
-def test_fcn16s_printout_has_the_documented_layers():
-    text = seed_style(FCN16s())
+def test_fcn16s_printout_has_the_documented_layers(built):
+    text = seed_style(built["fcn16s"])
     assert "(7): ConvTranspose2d(7, 512, kernel_size=(4, 4), stride=(2, 2), bias=False)" in text
     assert "(upsample16): ConvTranspose2d(512, 7, kernel_size=(16, 16), stride=(16, 16), bias=False)" in text
-    assert [m for m in re.findall(r"^\((\w+)\)", text, re.M)] == ["features", "classifier", "to_pool4", "to_pool5", "upsample16"]
+    names = re.findall(r"^\((\w+)\)", text, re.M)
+    assert names == ["features", "classifier", "to_pool4", "to_pool5", "upsample16"]
 
 
-@pytest.mark.parametrize("model_cls", [FCN32s, FCN16s, FCN8s])
-@pytest.mark.parametrize("side", [64, 96, 128, 512])
-def test_output_has_the_input_size(model_cls, side):
-    model = model_cls().eval()
+def last_upsampling(model: nn.Module) -> nn.Module:
+    return {"FCN32s": lambda m: m.classifier[7], "FCN16s": lambda m: m.upsample16,
+            "FCN8s": lambda m: m.upsample8}[type(model).__name__](model)
+
+
+@pytest.mark.parametrize("name", ["fcn32s", "fcn16s", "fcn8s"])
+def test_output_has_the_input_size_and_the_score_map_the_documented_side(built, name):
+    model, seen = built[name], []
+    hook = last_upsampling(model).register_forward_hook(lambda _m, inputs, _o: seen.append(inputs[0].shape[-1]))
+    try:
+        for side in (64, 96, 160):
+            with torch.no_grad():
+                assert model(torch.zeros(1, 3, side, side)).shape == (1, 7, side, side)
+            assert seen[-1] == type(model).score_map_side(side)
+    finally:
+        hook.remove()
+    assert [type(model).score_map_side(512) for model in built.values()] == [15, 32, 64]
+
+
+def test_skips_can_be_left_out_at_inference(built):
+    x = torch.rand(1, 3, 64, 64)
     with torch.no_grad():
-        out = model(torch.zeros(1, 3, side, side))
-    assert out.shape == (1, 7, side, side)
+        full, no_pool3 = built["fcn8s"](x), built["fcn8s"](x, drop=("pool3",))
+        assert full.shape == no_pool3.shape and not torch.equal(full, no_pool3)
+        assert torch.equal(built["fcn16s"](x, drop=()), built["fcn16s"](x))
+    with pytest.raises(ValueError, match="FCN32s has no skip pool4 \\(its skips: none\\)"):
+        built["fcn32s"](x, drop=("pool4",))
 
 
-@pytest.mark.parametrize("side", [64, 96, 512])
-def test_score_map_side_is_what_fcn32s_computes_before_upsampling(side):
-    model = FCN32s().eval()
+def test_non_square_inputs_work_too(built):
     with torch.no_grad():
-        scores = model.classifier[:-1](model.features(torch.zeros(1, 3, side, side)))
-    assert scores.shape[-2:] == (score_map_side(side),) * 2
-
-
-def test_non_square_inputs_work_too():
-    with torch.no_grad():
-        assert FCN8s().eval()(torch.zeros(1, 3, 64, 160)).shape == (1, 7, 64, 160)
+        assert built["fcn8s"](torch.zeros(1, 3, 64, 160)).shape == (1, 7, 64, 160)
 
 
 @pytest.mark.parametrize("shape", [(100, 128), (32, 32), (64, 65), (96, 48)])
-def test_other_sizes_get_a_clear_error(shape):
+def test_other_sizes_get_a_clear_error(built, shape):
     with pytest.raises(ImageSizeError, match="multiple of 32 and at least 64"):
-        FCN32s()(torch.zeros(1, 3, *shape))
+        built["fcn32s"](torch.zeros(1, 3, *shape))
 
 
 def test_bilinear_kernel_values():
@@ -107,9 +127,8 @@ def test_bilinear_deconv_interpolates_a_ramp_linearly():
     assert torch.allclose(steps, torch.full_like(steps, 0.5))
 
 
-def test_fcn32s_at_init_upsamples_a_constant_score_map_smoothly():
-    model = FCN32s().eval()
-    up = model.classifier[7]
+def test_fcn32s_at_init_upsamples_a_constant_score_map_smoothly(built):
+    up = built["fcn32s"].classifier[7]
     scores = torch.zeros(1, 7, 4, 4)
     scores[:, 3] = 1.0
     out = up(scores)[0]
@@ -141,7 +160,8 @@ def test_imagenet_weights_come_through_torchvision_and_its_cache(tmp_path, monke
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
     model = build_model("fcn32s", weights="imagenet")
     assert torch.equal(model.features[0].weight, state["features.0.weight"])
-    assert model.backbone_weights == "imagenet: torchvision VGG16_Weights.IMAGENET1K_V1"
+    assert model.backbone_weights.startswith("imagenet: torchvision VGG16_Weights.IMAGENET1K_V1 (vgg16-397923af.pth, "
+                                             "sha256 ")
 
 
 def test_imagenet_weights_unavailable_is_a_clear_error(tmp_path, monkeypatch):
@@ -150,12 +170,12 @@ def test_imagenet_weights_unavailable_is_a_clear_error(tmp_path, monkeypatch):
 
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "empty-hub"))
     monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
-    with pytest.raises(WeightsError, match="ImageNet VGG16 weights could not be loaded.*vgg16-397923af.pth.*'none'"):
+    with pytest.raises(WeightsError, match="vgg16-397923af.pth is not there and could not be downloaded.*'none'"):
         build_model("fcn8s", weights="imagenet")
 
 
-def test_scratch_weights_are_said_so():
-    assert build_model("fcn16s", weights="none").backbone_weights.startswith("none: VGG16 trained from scratch")
+def test_scratch_weights_are_said_so(built):
+    assert built["fcn16s"].backbone_weights.startswith("none: VGG16 trained from scratch")
 
 
 @pytest.mark.parametrize("content", [b"not a torch file", None])
@@ -170,5 +190,5 @@ def test_bad_weights_files_are_refused(tmp_path, content):
 
 
 def test_unknown_model_name():
-    with pytest.raises(ValueError, match="unknown model 'fcn9s'"):
+    with pytest.raises(ConfigError, match="model: unknown value 'fcn9s'"):
         build_model("fcn9s")

@@ -1,6 +1,5 @@
 import dataclasses
 import json
-import os
 import shutil
 import signal
 import subprocess
@@ -12,13 +11,14 @@ import pytest
 import torch
 from PIL import Image
 
-from hw_lib import engine
+from hw_lib import engine, runtime
 from hw_lib.checkpoint import load_checkpoint
+from hw_lib.cli import config_from_args, run_cli
 from hw_lib.config import RunConfig, default_snapshot_epochs
-from hw_lib.errors import ConfigError, DataError, TrainingError
 from hw_lib.data import fingerprint
+from hw_lib.errors import ConfigError, DataError, TrainingError
 from hw_lib.runs import Run, git_commit, run_state
-from hw_lib.train import fit
+from hw_lib.train import fit, main
 
 from .helpers import REPO, tiny_config
 
@@ -68,8 +68,13 @@ def test_a_two_epoch_run_lowers_the_loss_and_writes_every_file(reference_run):
     row = run.history[0]
     assert set(row["iou"]) == {"Urban", "Agriculture", "Rangeland", "Forest", "Water", "Barren"}
     assert 0 <= row["miou"] <= 1 and row["train_images"] == 8
-    assert run.summary["final_miou_at_train_px"] == run.history[-1]["miou"] and run.summary["train_images_per_second"] > 0
-    assert run.final_scores().per_image.shape == (4, 7, 7) and run.summary["scored_images"] == 4
+    summary = run.summary
+    assert summary.final_miou_at_train_px == run.history[-1]["miou"] and summary.train_images_per_second > 0
+    assert run.final_scores().per_image.shape == (4, 7, 7) and summary.scored_images == 4
+    assert set(summary.skip_ablation) == {"pool3", "pool4", "pool4+pool3"}
+    assert [b.high for b in summary.boundary_profile] == [2, 4, 8, 16, None]
+    assert sum(b.pixel_share for b in summary.boundary_profile) == pytest.approx(1)
+    assert sum(summary.train_class_pixels) == 8 * 64 * 64
     ckpt = load_checkpoint(run.path / "checkpoint.pt", expected_model="fcn8s")
     assert ckpt["epoch"] == 2 and ckpt["config"] == run.config and "optimizer" in ckpt
 
@@ -90,7 +95,7 @@ def test_killed_run_resumes_and_ends_like_an_uninterrupted_one(synth_dir, tmp_pa
     config = tiny_config(synth_dir, tmp_path / "killed", epochs=3, snapshot_epochs=[1, 3])
     args = [sys.executable, "-m", "hw_lib.train", "--no-progress", "--model", config.model,
             "--data-dir", config.data_dir, "--run-dir", config.run_dir, "--epochs", "3", "--batch-size", "4",
-            "--lr", str(config.lr), "--image-size", "64", "--snapshot-epochs", "1", "3", "--device", "cpu"]
+            "--lr", str(config.lr), "--image-size", "64", "--snapshot-epochs", "1", "3", "--device", "cpu", "--precision", "fp32"]
     proc = subprocess.Popen(args, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     metrics = Path(config.run_dir) / "metrics.jsonl"
     deadline = time.time() + 120
@@ -142,7 +147,7 @@ def test_a_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(synth_dir, 
     ({"model": "fcn9s"}, ConfigError, "model: unknown value 'fcn9s'"),
     ({"epochs": "2"}, ConfigError, "epochs: expected int"),
     ({"image_size": 100}, ConfigError, "image_size: 100 does not work"),
-    ({"crop_size": 96}, ConfigError, r"crop_size: 96 does not work; .* <= image_size \(64\)"),
+    ({"crop_size": 96}, ConfigError, r"crop_size: 96 does not work; .* at most image_size \(64\)"),
     ({"crop_size": 80}, ConfigError, "crop_size: 80 does not work"),
     ({"image_size": None, "crop_size": 96}, ConfigError, "crop_size: 96 is larger than the 64 px training images of"),
     ({"sample_ids": ["0001"]}, ConfigError, "sample_ids: 0001 not in"),
@@ -172,29 +177,69 @@ def test_a_run_trains_on_crops_and_validates_and_scores_whole_images(synth_128, 
     monkeypatch.setattr(engine, "predict_labels", spy_predict)
     run = fit(tiny_config(synth_128, tmp_path / "crops", epochs=1, image_size=128, crop_size=64, batch_size=2,
                           snapshot_epochs=None), progress=False)
-    assert trained_on == [(2, 64, 64)] * 2 and validated_on == [(4, 3, 128, 128)]
+    assert trained_on == [(2, 64, 64)] * 2 and validated_on[0] == (4, 3, 128, 128)
+    assert set(validated_on) == {(4, 3, 128, 128), (1, 3, 128, 128)}  # the split, and image by image as predict
     assert run.provenance["image_size"] == 128 and run.provenance["crop_size"] == 64
-    assert run.summary["scored_at_px"] == 128 and run.summary["final_miou"] == pytest.approx(run.history[-1]["miou"])
+    assert run.summary.scored_at_px == 128 and run.summary.final_miou == pytest.approx(run.history[-1]["miou"])
 
 
-def test_bf16_is_refused_where_the_cpu_would_emulate_it(synth_dir, tmp_path, monkeypatch):
-    monkeypatch.setattr(engine, "cpu_has_native_bf16", lambda: False)
+def test_a_cpu_computes_float32_unless_bf16_is_asked_for_and_native(synth_dir, tmp_path, monkeypatch):
+    monkeypatch.setattr(runtime, "cpu_has_native_bf16", lambda: False)
     with pytest.raises(ConfigError, match="bf16 needs CUDA or a CPU with AVX512-BF16/AMX"):
         fit(tiny_config(synth_dir, tmp_path / "bf16", precision="bf16"), progress=False)
-    assert engine.Runtime.create("cpu").precision == "fp32"
-    monkeypatch.setattr(engine, "cpu_has_native_bf16", lambda: True)
-    runtime = engine.Runtime.create("cpu")
-    assert runtime.precision == "bf16" and runtime.channels_last
+    assert runtime.Runtime.create("cpu").precision == "fp32"
+    monkeypatch.setattr(runtime, "cpu_has_native_bf16", lambda: True)
+    assert runtime.Runtime.create("cpu").precision == "fp32"  # auto: the same arithmetic on every CPU kind
+    asked = runtime.Runtime.create("cpu", "bf16")
+    assert asked.precision == "bf16" and asked.channels_last
 
 
-def test_snapshot_epochs_default_to_the_first_middle_and_last(synth_dir, tmp_path):
+@pytest.mark.skipif(not runtime.cpu_has_native_bf16(), reason="this CPU has no native bf16 (avx512_bf16 or amx_bf16)")
+def test_the_bf16_path_trains_where_the_cpu_has_native_bf16(synth_dir, tmp_path):
+    run = fit(tiny_config(synth_dir, tmp_path / "bf16", precision="bf16", epochs=1, snapshot_epochs=[1]),
+              progress=False)
+    assert run.provenance["precision"] == "bf16" and run.summary.precision == "bf16"
+    assert all(row["train_loss"] == row["train_loss"] for row in run.history)  # finite, not NaN
+    again = fit(tiny_config(synth_dir, tmp_path / "bf16-again", precision="bf16", epochs=1, snapshot_epochs=[1]),
+                progress=False)
+    assert metrics_only(again) == metrics_only(run)  # bf16 on one CPU kind repeats too
+
+
+def test_snapshot_epochs_default_to_the_first_middle_and_last():
     assert [default_snapshot_epochs(n) for n in (1, 2, 3, 12, 20)] == [[1], [1, 2], [1, 2, 3], [1, 6, 12], [1, 10, 20]]
     assert RunConfig.preset("demo", epochs=3).validate().snapshot_epochs == [1, 2, 3]
-    result = subprocess.run([sys.executable, "-m", "hw_lib.train", "--model", "fcn8s", "--data-dir", str(synth_dir),
-                             "--epochs", "1", "--run-dir", str(tmp_path / "one"), "--device", "cpu", "--no-progress"],
-                            cwd=REPO, capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
-    assert result.returncode == 0, result.stderr
-    assert Run.load(tmp_path / "one").config["snapshot_epochs"] == [1]
+    assert RunConfig.preset("demo", epochs=1).validate().snapshot_epochs == [1]
+
+
+def parsed(*flags: str) -> RunConfig:
+    import argparse
+
+    from hw_lib.cli import add_config_arguments
+
+    parser = argparse.ArgumentParser()
+    add_config_arguments(parser)
+    return config_from_args(parser.parse_args(list(flags)))
+
+
+def test_the_cli_takes_none_over_a_preset_for_every_optional_parameter():
+    laptop = parsed("--preset", "laptop")
+    assert (laptop.image_size, laptop.epochs, laptop.lr) == (64, 5, 1e-3)
+    cleared = parsed("--preset", "laptop", "--image-size", "none", "--crop-size", "None", "--train-limit", "none",
+                     "--val-limit", "none", "--snapshot-epochs", "none")
+    assert (cleared.image_size, cleared.crop_size, cleared.train_limit, cleared.val_limit,
+            cleared.snapshot_epochs) == (None, None, None, None, None)
+    given = parsed("--preset", "laptop", "--model", "fcn32s", "--train-limit", "8", "--snapshot-epochs", "1", "3",
+                   "--no-augment")
+    assert (given.lr, given.train_limit, given.snapshot_epochs, given.augment) == (3e-4, 8, [1, 3], False)
+    assert parsed("--preset", "laptop", "--model", "fcn32s", "--lr", "1e-2").lr == 1e-2  # flags beat the preset
+
+
+def test_a_model_that_predicts_one_class_is_named_at_the_end_of_training(synth_dir, tmp_path):
+    lines: list[str] = []
+    fit(tiny_config(synth_dir, tmp_path / "flat", model="fcn32s", lr=1e-12, epochs=1, snapshot_epochs=[1]), progress=False,
+              log=lines.append)  # the zero-initialised class scores barely move: every pixel gets one class
+    assert lines[-1].startswith("warning: FCN32s predicts ") and "collapsed to (nearly) one class" in lines[-1]
+    assert not any(line.startswith("warning:") for line in lines[:-1])
 
 
 def test_class_weights_favour_rare_classes():
@@ -204,12 +249,10 @@ def test_class_weights_favour_rare_classes():
     assert engine.class_weights(labels, "none") is None
 
 
-def test_train_cli_reports_errors_in_one_line(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "hw_lib.train", "--data-dir", str(tmp_path / "missing"),
-                             "--run-dir", str(tmp_path / "run"), "--device", "cpu"],
-                            cwd=REPO, capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
-    assert result.returncode == 2
-    assert result.stderr.strip().splitlines() == [f"error: {tmp_path / 'missing'}: data folder does not exist"]
+def test_train_cli_reports_errors_in_one_line(tmp_path, capsys):
+    argv = ["--data-dir", str(tmp_path / "missing"), "--run-dir", str(tmp_path / "run"), "--device", "cpu"]
+    assert run_cli(main, argv) == 2
+    assert capsys.readouterr().err.strip() == f"error: {tmp_path / 'missing'}: data folder does not exist"
 
 
 def test_a_run_is_reused_where_the_same_data_lies_elsewhere_but_not_for_other_data(reference_run, synth_dir, tmp_path,

@@ -16,11 +16,12 @@ from torchvision.models.vgg import cfgs, make_layers
 from ..errors import WeightsError
 
 IMAGENET = "imagenet"
+IMAGENET_WEIGHTS = VGG16_Weights.IMAGENET1K_V1
 SCRATCH = "none"
 FEATURES = "features."
 
 
-def describe_weights(weights: str | None) -> str:
+def canonical_weights(weights: str | None) -> str:
     """Canonical spelling of a weights argument: ``imagenet``, ``none`` or a file path."""
     if weights is None or str(weights).lower() in ("none", "scratch", ""):
         return SCRATCH
@@ -39,17 +40,31 @@ def _fresh_features() -> nn.Sequential:
     return features
 
 
+def imagenet_cache_file() -> Path:
+    """Where torchvision looks for VGG16's ImageNet weights before downloading them."""
+    return Path(torch.hub.get_dir()) / "checkpoints" / IMAGENET_WEIGHTS.url.rsplit("/", 1)[1]
+
+
 def _imagenet_state() -> dict[str, torch.Tensor]:
-    weights = VGG16_Weights.IMAGENET1K_V1
-    cache = Path(torch.hub.get_dir()) / "checkpoints" / weights.url.rsplit("/", 1)[1]
+    cache = imagenet_cache_file()
     try:
-        return weights.get_state_dict(progress=True, check_hash=True)
+        return IMAGENET_WEIGHTS.get_state_dict(progress=True, check_hash=True)
     except Exception as e:  # no network, proxy, corrupt cache...
         raise WeightsError(
-            f"ImageNet VGG16 weights could not be loaded ({type(e).__name__}: {e}). "
-            f"Put the file from {weights.url} at {cache}, or pass the path of a VGG16 state_dict, "
-            "or use weights='none' to train from scratch."
+            f"ImageNet VGG16 weights: {cache} is not there and could not be downloaded ({type(e).__name__}: "
+            f"{str(e)[:200]}). Put the file from {IMAGENET_WEIGHTS.url} at that path ($TORCH_HOME/hub/checkpoints/), "
+            "or pass the path of a VGG16 state_dict (weights=...), or train from scratch: weights='none' "
+            "(PRESET=course-scratch for the course settings)."
         ) from None
+
+
+def sha256_prefix(path: Path, chars: int = 12) -> str:
+    """The first ``chars`` hex digits of a file's sha256, read in blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:chars]
 
 
 def _file_state(path: Path) -> dict[str, torch.Tensor]:
@@ -69,7 +84,8 @@ def _load_features(features: nn.Sequential, state: dict[str, torch.Tensor], sour
     expected = set(features.state_dict())
     if set(found) != expected:
         missing = sorted(expected - set(found))[:3]
-        raise WeightsError(f"{source}: not a VGG16 state_dict (missing {', '.join(FEATURES + m for m in missing) or 'nothing'}; "
+        named = ", ".join(FEATURES + m for m in missing) or "nothing"
+        raise WeightsError(f"{source}: not a VGG16 state_dict (missing {named}; "
                            f"{len(found)} of {len(expected)} {FEATURES}* tensors found)")
     try:
         features.load_state_dict(found)
@@ -84,13 +100,14 @@ def vgg16_features(weights: str | None = None) -> tuple[nn.Sequential, str]:
     of a local VGG16 state_dict, or ``None``/``"none"`` (from scratch, torchvision's init).
     """
     features = _fresh_features()
-    choice = describe_weights(weights)
+    choice = canonical_weights(weights)
     if choice == SCRATCH:
         return features, "none: VGG16 trained from scratch (no pretrained weights)"
     if choice == IMAGENET:
         _load_features(features, _imagenet_state(), "ImageNet VGG16 weights")
-        return features, "imagenet: torchvision VGG16_Weights.IMAGENET1K_V1"
+        cache = imagenet_cache_file()
+        digest = sha256_prefix(cache)
+        return features, f"imagenet: torchvision VGG16_Weights.IMAGENET1K_V1 ({cache.name}, sha256 {digest}...)"
     path = Path(choice).expanduser()
     _load_features(features, _file_state(path), str(path))
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
-    return features, f"file: {path} (sha256 {digest}...)"
+    return features, f"file: {path} (sha256 {sha256_prefix(path)}...)"

@@ -1,5 +1,7 @@
-"""What the three FCNs share: the fc6-fc7 head of the seed, initialisation and the input-size check."""
+"""What the three FCNs share: the fc6-fc7 head of the seed, initialisation, the input-size rule."""
 from __future__ import annotations
+
+from collections.abc import Collection
 
 import torch
 from torch import nn
@@ -8,9 +10,15 @@ from ..errors import ImageSizeError
 from .backbone import vgg16_features
 from .bilinear import init_bilinear_
 
-NUM_CLASSES = 7
 STRIDE = 32
 MIN_SIDE = 64
+#: the input sides every model maps back to the input's size
+SIDE_RULE = f"a multiple of {STRIDE} and at least {MIN_SIDE} (64, 96, 128, ..., 512)"
+
+
+def valid_side(side: int) -> bool:
+    """True for an input side the FCNs take (see ``SIDE_RULE``)."""
+    return side % STRIDE == 0 and side >= MIN_SIDE
 
 
 def classifier_head(num_classes: int, upsample: nn.ConvTranspose2d) -> nn.Sequential:
@@ -27,31 +35,38 @@ def classifier_head(num_classes: int, upsample: nn.ConvTranspose2d) -> nn.Sequen
     )
 
 
-def score_map_side(side: int) -> int:
-    """Side of the stride-32 class-score map for an input side: pool5's side, less one for the 2x2 fc6."""
-    return side // STRIDE - 1
-
-
-def check_input_size(model: nn.Module, x: torch.Tensor) -> None:
-    """Refuse sides the FCN cannot map back to the input's size."""
-    h, w = x.shape[-2:]
-    if h % STRIDE or w % STRIDE or h < MIN_SIDE or w < MIN_SIDE:
-        raise ImageSizeError(
-            f"{type(model).__name__} cannot take a {w}x{h} image: each side must be a multiple of "
-            f"{STRIDE} and at least {MIN_SIDE} (64, 96, 128, ..., 512, ...); resize it, e.g. image_size=512"
-        )
-
-
 class FCN(nn.Module):
-    """Base class: ``features`` from VGG16 and a ``classifier`` head; subclasses add skips."""
+    """Base class: ``features`` from VGG16 and a ``classifier`` head; subclasses add skips.
 
+    ``SCORE_STRIDE`` is the stride of the finest grid on which a model has class scores (32, 16 or
+    8 input pixels per cell); ``SKIPS`` names the skip connections ``forward(x, drop=...)`` can leave
+    out, to measure at inference what each one adds.
+    """
+
+    SCORE_STRIDE = STRIDE
+    SKIPS: tuple[str, ...] = ()
     features: nn.Sequential
     classifier: nn.Sequential
 
     def __init__(self, weights: str | None = None) -> None:
         super().__init__()
-        features, self.backbone_weights = vgg16_features(weights)
-        self.features = features
+        self.features, self.backbone_weights = vgg16_features(weights)
+
+    @classmethod
+    def score_map_side(cls, side: int) -> int:
+        """Cells per side of the finest class-score map for an input side."""
+        return side // cls.SCORE_STRIDE
+
+    def check_input(self, x: torch.Tensor, drop: Collection[str]) -> None:
+        """Refuse sides the FCN cannot map back to the input's size, and unknown skips."""
+        h, w = x.shape[-2:]
+        if not (valid_side(h) and valid_side(w)):
+            raise ImageSizeError(f"{type(self).__name__} cannot take a {w}x{h} image: each side must be "
+                                 f"{SIDE_RULE}; resize it, e.g. image_size=512")
+        unknown = set(drop) - set(self.SKIPS)
+        if unknown:
+            raise ValueError(f"{type(self).__name__} has no skip {', '.join(sorted(unknown))} "
+                             f"(its skips: {', '.join(self.SKIPS) or 'none'})")
 
     def init_head(self) -> None:
         """Kaiming init for fc6/fc7, zero class scores (as in the FCN paper), bilinear upsampling."""

@@ -12,14 +12,20 @@ forward: ``upsample16(classifier(pool5) + pool4)``.
 """
 from __future__ import annotations
 
+from collections.abc import Collection
+
 import torch
 from torch import nn
 
-from .base import NUM_CLASSES, FCN, check_input_size, classifier_head
+from ..colors import NUM_CLASSES
+from .base import FCN, classifier_head
 
 
 class FCN16s(FCN):
     """FCN32s head fused with pool4 at stride 16, then upsampled 16x."""
+
+    SCORE_STRIDE = 16
+    SKIPS = ("pool4",)
 
     def __init__(self, num_classes: int = NUM_CLASSES, weights: str | None = None) -> None:
         super().__init__(weights)
@@ -31,8 +37,10 @@ class FCN16s(FCN):
         self.upsample16 = nn.ConvTranspose2d(512, num_classes, kernel_size=16, stride=16, bias=False)
         self.init_head()
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_input_size(self, x)
+    def forward(self, x: torch.Tensor, drop: Collection[str] = ()) -> torch.Tensor:
+        self.check_input(x, drop)
         pool4 = self.to_pool4(x)
-        fused = self.classifier(self.to_pool5(pool4)) + pool4
+        fused = self.classifier(self.to_pool5(pool4))
+        if "pool4" not in drop:
+            fused = fused + pool4
         return self.upsample16(fused)

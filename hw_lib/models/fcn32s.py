@@ -1,10 +1,13 @@
 """VGG16-FCN32s: class scores at stride 32, upsampled 32x in one bilinear-initialised step."""
 from __future__ import annotations
 
+from collections.abc import Collection
+
 import torch
 from torch import nn
 
-from .base import NUM_CLASSES, FCN, check_input_size, classifier_head
+from ..colors import NUM_CLASSES
+from .base import FCN, STRIDE, classifier_head
 
 
 class FCN32s(FCN):
@@ -21,6 +24,11 @@ class FCN32s(FCN):
         )
         self.init_head()
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_input_size(self, x)
+    @classmethod
+    def score_map_side(cls, side: int) -> int:
+        """pool5's side less one: the seed's 2x2 fc6 takes one off (1 at 64 px, 15 at 512)."""
+        return side // STRIDE - 1
+
+    def forward(self, x: torch.Tensor, drop: Collection[str] = ()) -> torch.Tensor:
+        self.check_input(x, drop)
         return self.classifier(self.features(x))

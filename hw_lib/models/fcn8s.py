@@ -7,20 +7,27 @@
 - ``pool4_upsample``: ``ConvTranspose2d(512, 256, 2, stride=2)``, pool4 to stride 8;
 - ``upsample8``: ``ConvTranspose2d(256, 7, 8, stride=8)``, the fused map to the image.
 
-forward: ``upsample8(classifier(pool5) + pool4_upsample(pool4) + pool3)``.
+forward: ``upsample8(classifier(pool5) + pool4_upsample(pool4) + pool3)``; ``drop=("pool3",)`` leaves
+that term out (an inference-time ablation: the layers after it were trained with it).
 Initialisation: as the FCN paper does for skip scores, ``pool4_upsample`` starts at zero, so
 training starts from the FCN32s-like path and learns what the pool4 skip adds.
 """
 from __future__ import annotations
 
+from collections.abc import Collection
+
 import torch
 from torch import nn
 
-from .base import NUM_CLASSES, FCN, check_input_size, classifier_head
+from ..colors import NUM_CLASSES
+from .base import FCN, classifier_head
 
 
 class FCN8s(FCN):
     """FCN32s head fused with pool4 and pool3 at stride 8, then upsampled 8x."""
+
+    SCORE_STRIDE = 8
+    SKIPS = ("pool4", "pool3")
 
     def __init__(self, num_classes: int = NUM_CLASSES, weights: str | None = None) -> None:
         super().__init__(weights)
@@ -35,9 +42,13 @@ class FCN8s(FCN):
         self.init_head()
         nn.init.zeros_(self.pool4_upsample.weight)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_input_size(self, x)
+    def forward(self, x: torch.Tensor, drop: Collection[str] = ()) -> torch.Tensor:
+        self.check_input(x, drop)
         pool3 = self.to_pool3(x)
         pool4 = self.to_pool4(pool3)
-        fused = self.classifier(self.to_pool5(pool4)) + self.pool4_upsample(pool4) + pool3
+        fused = self.classifier(self.to_pool5(pool4))
+        if "pool4" not in drop:
+            fused = fused + self.pool4_upsample(pool4)
+        if "pool3" not in drop:
+            fused = fused + pool3
         return self.upsample8(fused)
