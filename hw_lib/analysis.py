@@ -28,12 +28,13 @@ from .metrics import (
     scores_from_matrix,
 )
 from .models import DISPLAY_NAMES, MODELS, model_class
+from .paths import display_path
 from .runs import Run
 
 SCORED_NAMES = [CLASS_NAMES[c] for c in SCORED_CLASSES]
 #: the homework write-up this project reproduces (../shared/seed): validation mIoU, and how it was made
 SEED_MIOU = {"fcn32s": 0.670, "fcn8s": 0.699}
-SEED_SETTING = {"weights": "imagenet", "device": "a GPU", "train_px": 512, "scored_at_px": 512}
+SEED_SETTING = {"weights": "imagenet", "device": "a GPU", "train_px": 512, "scored_at_px": 512, "epochs": 20}
 BASELINE, IMPROVED = "fcn32s", "fcn8s"
 
 
@@ -126,7 +127,8 @@ def model_result(run: Run, final: FinalScores) -> ModelResult:
     summary, config, provenance = run.summary, run.config, run.provenance
     fcn, confusion = model_class(run.model), np.array(summary.confusion, dtype=np.float64)
     return ModelResult(
-        name=run.model, data_source=summary.data_source, data_dir=provenance["data_dir"], weights=summary.weights,
+        name=run.model, data_source=summary.data_source, data_dir=display_path(provenance["data_dir"]),
+        weights=summary.weights,
         train_pairs=provenance["train_pairs"], val_pairs=provenance["val_pairs"], train_px=summary.train_px,
         crop_px=provenance.get("crop_size"), scored_at_px=summary.scored_at_px, epochs=summary.epochs,
         recipe={k: config.get(k) for k in ("optimizer", "lr", "backbone_lr_scale", "weight_decay", "schedule",

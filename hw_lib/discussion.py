@@ -73,12 +73,16 @@ def _seed_sentence(results: Results) -> str:
         differences.append("a CPU instead of a GPU")
     if first.train_px != seed["train_px"]:
         differences.append(f"{first.train_px} px training images instead of {seed['train_px']}")
-    differences.append(f"{first.epochs} epochs")
+    if first.epochs != seed["epochs"]:
+        differences.append(f"{first.epochs} epochs instead of {seed['epochs']}")
+    reference = (f"**The homework's reference:** the seed reports FCN32s {fmt(seed['miou']['fcn32s'])} and FCN8s "
+                 f"{fmt(seed['miou']['fcn8s'])} mIoU, with ImageNet VGG16 weights, {seed['epochs']} epochs on a GPU at "
+                 f"512 px; this report: {ours}.")
+    if not differences:
+        return reference + " Its runs use the seed's setting."
     why = ("on a CPU the three models must train within about an hour, which 512 px images do not allow"
-           if not first.device.startswith("cuda") else "the run's preset chose them")
-    return (f"**The homework's reference:** the seed reports FCN32s {fmt(seed['miou']['fcn32s'])} and FCN8s "
-            f"{fmt(seed['miou']['fcn8s'])} mIoU, with ImageNet VGG16 weights on a GPU at 512 px; this report: {ours}. "
-            f"Its runs differ in {_listing(differences)}: {why}.")
+           if not first.device.startswith("cuda") else "the preset the runs were trained with sets them")
+    return reference + f" Its runs differ in {_listing(differences)}: {why}."
 
 
 def _recipe_sentence(results: Results) -> str:
@@ -113,11 +117,11 @@ def mask_caption(name: str, facts: list[MaskFacts]) -> str:
     first, last = epochs[0], epochs[-1]
     ids = _listing([f.sample_id for f in facts])
     per = lambda values: _listing([str(v) for v in values])  # noqa: E731
-    text = (f"Computed from these masks: {DISPLAY_NAMES[name]}'s predictions of {ids} hold "
-            f"{per(f.classes[first] for f in facts)} classes at epoch {first}")
+    text = (f"Computed from these masks: the number of classes in {DISPLAY_NAMES[name]}'s predictions of {ids} is "
+            f"{per(f.classes[first] for f in facts)} at epoch {first}")
     if last != first:
         text += f" and {per(f.classes[last] for f in facts)} at epoch {last}"
-    text += f" (their ground truths: {per(f.truth_classes for f in facts)})."
+    text += f" (in their ground truths {per(f.truth_classes for f in facts)})."
     if all(n == 1 for f in facts for n in f.classes.values()):
         text += " Every predicted mask is a single class at every snapshot shown."
     if last != first:

@@ -18,11 +18,11 @@ def lexical_absolute(path: str | Path) -> Path:
     return Path(os.path.abspath(Path(path).expanduser()))
 
 
-def from_repo(path: str | Path) -> Path:
-    """A relative ``path`` read against the repository root (whatever the working directory, as in a
-    notebook kernel started in ``notebooks/``); an absolute one unchanged."""
-    path = Path(path).expanduser()
-    return path if path.is_absolute() else lexical_absolute(REPO / path)
+def enter_repo() -> Path:
+    """Make the repository root the working directory, so that relative paths read from it whatever
+    folder a notebook's kernel started in (Jupyter starts it in ``notebooks/``), and print as given."""
+    os.chdir(REPO)
+    return REPO
 
 
 def display_path(path: str | Path) -> str:

@@ -171,9 +171,9 @@ def test_the_header_says_how_the_runs_were_trained_and_scored_and_sets_the_seed_
     header, runs_table = discussion.report_header(results), tables.runs_table(results)
     assert "**Data:** the real course data" in header and "**Backbone weights: none**" in header
     assert "trained at 64 px (the images resized), scored at 512 px" in header and "crops" not in header + runs_table
-    assert "the seed reports FCN32s 0.670 and FCN8s 0.699 mIoU, with ImageNet VGG16 weights on a GPU at 512 px" in header
+    assert "the seed reports FCN32s 0.670 and FCN8s 0.699 mIoU, with ImageNet VGG16 weights, 20 epochs on a GPU at 512 px" in header
     assert ("differ in no ImageNet weights (every layer starts random), a CPU instead of a GPU, 64 px training "
-            "images instead of 512 and 1 epochs") in header
+            "images instead of 512 and 1 epochs instead of 20: on a CPU the three models must train") in header
     assert "| 64 px |" in runs_table and "| FCN32s |" in runs_table
     assert "**Recipe:** adamw with a onecycle schedule, batch 16, 1 epochs, peak learning rate 0.0003" in header
     runs["fcn32s"].config["lr"] = 1e-4
@@ -210,8 +210,8 @@ def test_the_mask_caption_is_computed_from_the_masks(tmp_path):
     assert facts[0].classes == {1: 1, 2: 3} and facts[0].truth_classes == 2
     assert facts[0].accuracy[2] == pytest.approx(1 - 8 * 64 / 64**2) and facts[0].changed == pytest.approx(1 - 8 / 64)
     text = discussion.mask_caption("fcn8s", facts)
-    assert text.startswith("Computed from these masks: FCN8s's predictions of 0008 hold 1 classes at epoch 1 and 3 at "
-                           "epoch 2 (their ground truths: 2).")
+    assert text.startswith("Computed from these masks: the number of classes in FCN8s's predictions of 0008 is 1 at "
+                           "epoch 1 and 3 at epoch 2 (in their ground truths 2).")
     assert "single class" not in text and "pixel accuracy goes from 0.00 to 0.88" in text
 
 

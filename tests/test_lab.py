@@ -19,6 +19,9 @@ from nbclient import NotebookClient
 from papermill.iorw import load_notebook_node
 from papermill.parameterize import parameterize_notebook
 
+from hw_lib.errors import ConfigError
+from hw_lib.runs import latest_runs_dir
+
 from .helpers import REPO, SMOKE, outputs, require_browser
 
 NOTEBOOKS = REPO / "notebooks"
@@ -52,9 +55,12 @@ def test_the_report_notebook_runs_from_its_folder(tiny_runs, synth_dir, tmp_path
 
 
 def test_the_report_notebook_says_what_to_run_first_when_there_are_no_runs(tmp_path):
-    with pytest.raises(Exception, match=r"no finished runs of the laptop preset in .*: run ./run_all.sh with "
-                                        r"PRESET=laptop first"):
-        run_from_notebooks_folder("report.ipynb", {"preset": "laptop"}, tmp_path / "report.ipynb")
+    with pytest.raises(Exception, match=r"no run of FCN32s there; train it first \(./run_all.sh, or "
+                                        r"notebooks/train.ipynb with that run_dir\)"):
+        run_from_notebooks_folder("report.ipynb", {"runs_dir": str(tmp_path)}, tmp_path / "report.ipynb")
+    for preset, command in (("demo", "./run_all.sh first"), ("laptop", "./run_all.sh with PRESET=laptop first")):
+        with pytest.raises(ConfigError, match=f"no finished runs of the {preset} preset in .*: run {command}"):
+            latest_runs_dir(preset, root=tmp_path)
 
 
 def test_the_source_notebooks_carry_no_outputs():
