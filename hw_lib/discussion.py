@@ -135,15 +135,15 @@ def mask_caption(name: str, facts: list[MaskFacts]) -> str:
 
 def _verdict(results: Results) -> str:
     """Whether FCN8s beats FCN32s, what the interval covers, and whether the baseline had collapsed."""
-    r32, r8 = results.model(BASELINE), results.model(IMPROVED)
+    fcn32s, fcn8s = results.model(BASELINE), results.model(IMPROVED)
     diff = results.comparisons[f"{IMPROVED} - {BASELINE}"]
-    figures = (f"mIoU {fmt(r8.miou.value)} against {fmt(r32.miou.value)} at {r8.scored_at_px} px "
+    figures = (f"mIoU {fmt(fcn8s.miou.value)} against {fmt(fcn32s.miou.value)} at {fcn8s.scored_at_px} px "
                f"({diff.value:+.3f}; 95% paired bootstrap interval {interval_text(diff.low, diff.high)})")
     if diff.excludes_zero and diff.value > 0:
         text = f"**FCN8s beats FCN32s** on these validation images: {figures}."
-        if r32.collapsed:
-            text += (f" But FCN32s has collapsed: it gives {r32.most_predicted.name} "
-                     f"{percent(r32.most_predicted.share)} of the pixels, so this difference measures that collapse "
+        if fcn32s.collapsed:
+            text += (f" But FCN32s has collapsed: it gives {fcn32s.most_predicted.name} "
+                     f"{percent(fcn32s.most_predicted.share)} of the pixels, so this difference measures that collapse "
                      "more than what FCN8s adds to a working baseline; FCN16s and the skip ablation below separate "
                      "the two.")
     elif diff.excludes_zero:
@@ -151,7 +151,7 @@ def _verdict(results: Results) -> str:
     else:
         text = (f"**FCN8s and FCN32s cannot be told apart** on these validation images: {figures}; the interval "
                 "includes 0.")
-    return text + (f" The interval resamples the {r8.val_pairs} validation images, so it covers which images were "
+    return text + (f" The interval resamples the {fcn8s.val_pairs} validation images, so it covers which images were "
                    "drawn, not training randomness: each model was trained once, with one seed, and another seed "
                    "could move both numbers.")
 
@@ -169,15 +169,15 @@ def _baseline(results: Results) -> str:
 
 
 def _geometry(results: Results) -> str:
-    r32 = results.model(BASELINE)
+    fcn32s = results.model(BASELINE)
     sides = [f"{m.display_name} {m.score_map_at_train_px}x{m.score_map_at_train_px}" for m in results.models.values()]
-    text = (f"What each model can draw (Table 5): trained at {r32.train_px} px, the finest class-score maps are "
+    text = (f"What each model can draw (Table 5): trained at {fcn32s.train_px} px, the finest class-score maps are "
             f"{_listing(sides)} cells per image")
-    if r32.scored_at_px != r32.train_px:
+    if fcn32s.scored_at_px != fcn32s.train_px:
         at_scored = [f"{m.score_map_at_scored_px}x{m.score_map_at_scored_px}" for m in results.models.values()]
-        text += f"; at {r32.scored_at_px} px they would be {_listing(at_scored)}"
+        text += f"; at {fcn32s.scored_at_px} px they would be {_listing(at_scored)}"
     text += "."
-    cells = r32.score_map_at_train_px
+    cells = fcn32s.score_map_at_train_px
     if cells <= COARSE_SCORE_MAP:
         text += (f" FCN32s's {cells}x{cells} map (pool5 is {cells + 1}x{cells + 1} and the seed's 2x2 fc6 takes one "
                  f"off) holds at most {cells * cells} class-score vector{'s' if cells > 1 else ''} per image, which "
@@ -202,14 +202,14 @@ def _class_shares(results: Results) -> str:
 
 def _skips(results: Results) -> str:
     """The inference-time skip ablation: what FCN8s's predictions rely on."""
-    r8, r32 = results.model(IMPROVED), results.model(BASELINE)
-    ablation, full = r8.skip_ablation, r8.miou_at_train_px
+    fcn8s, fcn32s = results.model(IMPROVED), results.model(BASELINE)
+    ablation, full = fcn8s.skip_ablation, fcn8s.miou_at_train_px
     if full is None or not ablation or any(v is None for v in ablation.values()):
         return ""
     neither = ablation["pool4+pool3"]
-    text = (f"What the skips carry (Table 7): the trained FCN8s scores mIoU {fmt(full)} at {r8.train_px} px with "
+    text = (f"What the skips carry (Table 7): the trained FCN8s scores mIoU {fmt(full)} at {fcn8s.train_px} px with "
             f"both skips, {fmt(ablation['pool3'])} without pool3, {fmt(ablation['pool4'])} without pool4 and "
-            f"{fmt(neither)} with neither (its stride-32 path alone), against {fmt(r32.miou_at_train_px)} for the "
+            f"{fmt(neither)} with neither (its stride-32 path alone), against {fmt(fcn32s.miou_at_train_px)} for the "
             "FCN32s trained as such.")
     if full - neither > NO_BETTER:
         heavier = "pool3" if ablation["pool3"] < ablation["pool4"] else "pool4"
@@ -223,16 +223,16 @@ def _skips(results: Results) -> str:
 
 def _boundaries(results: Results) -> str:
     """Accuracy by distance to a true class boundary, on the prediction grid: where FCN8s gains."""
-    r8 = results.model(IMPROVED)
-    bins = r8.boundary_profile
+    fcn8s = results.model(IMPROVED)
+    bins = fcn8s.boundary_profile
     gains = [(b, gain_at(results, i)) for i, b in enumerate(bins)]
     gains = [(b, g) for b, g in gains if g is not None]
     if len(gains) < 2:
         return ""
     (near, near_gain), (far, far_gain) = gains[0], gains[-1]
-    scale = r8.scored_at_px // r8.train_px
-    grid = (f"on the {r8.train_px} px prediction grid (one pixel there is {scale}x{scale} pixels of the "
-            f"{r8.scored_at_px} px masks)" if scale > 1 else f"at {r8.train_px} px")
+    scale = fcn8s.scored_at_px // fcn8s.train_px
+    grid = (f"on the {fcn8s.train_px} px prediction grid (one pixel there is {scale}x{scale} pixels of the "
+            f"{fcn8s.scored_at_px} px masks)" if scale > 1 else f"at {fcn8s.train_px} px")
     strides = MODELS[IMPROVED].SCORE_STRIDE, MODELS[BASELINE].SCORE_STRIDE
     text = (f"Boundaries (Table 8), measured {grid} in bands of distance to the nearest ground-truth class "
             f"boundary; FCN8s's score cells there are {strides[0]} px wide, FCN32s's {strides[1]}: within "
@@ -259,9 +259,9 @@ def _training_length(results: Results) -> str:
 
 
 def _per_class(results: Results) -> str:
-    r32, r8 = results.model(BASELINE), results.model(IMPROVED)
-    gains = {c: r8.per_class_iou[c] - r32.per_class_iou[c] for c in SCORED_NAMES
-             if r8.per_class_iou[c] is not None and r32.per_class_iou[c] is not None}
+    fcn32s, fcn8s = results.model(BASELINE), results.model(IMPROVED)
+    gains = {c: fcn8s.per_class_iou[c] - fcn32s.per_class_iou[c] for c in SCORED_NAMES
+             if fcn8s.per_class_iou[c] is not None and fcn32s.per_class_iou[c] is not None}
     if not gains or not any(gains.values()):
         return ""
     up, down = max(gains, key=gains.get), min(gains, key=gains.get)
@@ -272,14 +272,14 @@ def _per_class(results: Results) -> str:
 
 def _why_not(results: Results) -> str:
     """Where FCN8s does not win: the reasons the runs support."""
-    r8 = results.model(IMPROVED)
+    fcn8s = results.model(IMPROVED)
     diff = results.comparisons[f"{IMPROVED} - {BASELINE}"]
     if diff.excludes_zero and diff.value > 0:
         return ""
     why = []
-    if r8.best_epoch == r8.epochs:
+    if fcn8s.best_epoch == fcn8s.epochs:
         why.append("FCN8s was still improving at its last epoch, so the run is likely too short for it")
-    if _from_scratch(r8):
+    if _from_scratch(fcn8s):
         why.append("the backbone is trained from scratch: the pool3/pool4 features FCN8s adds carry little meaning "
                    "until the whole VGG16 has learned, whereas the FCN paper starts from ImageNet features; FCN8s also "
                    "adds them unweighted (as the seed prints it), so early noise in pool3 enters the scores directly")
