@@ -8,13 +8,15 @@ from __future__ import annotations
 
 from .analysis import BASELINE, IMPROVED, SCORED_NAMES, MaskFacts, ModelResult, Results
 from .metrics import COLLAPSE_SHARE
-from .models import DISPLAY_NAMES, MODELS
+from .models import DISPLAY_NAMES
 from .tables import fmt, gain_at, interval_text, percent
 
 #: FCN32s score maps of at most this side are coarse enough to say so
 COARSE_SCORE_MAP = 3
 #: a model within this much mIoU of the majority-class baseline is no better than it
 NO_BETTER = 0.02
+#: a per-class IoU change below this is not called an improvement
+MEANINGFUL_GAIN = 0.01
 
 
 def _listing(items: list[str]) -> str:
@@ -23,6 +25,16 @@ def _listing(items: list[str]) -> str:
 
 def _from_scratch(model: ModelResult) -> bool:
     return model.weights.startswith("none")
+
+
+def _shown(value: float) -> float:
+    """A number as the tables show it (3 decimals), so the prose's differences add up with them."""
+    return round(value, 3)
+
+
+def _name(value: str) -> str:
+    """How the report spells a recipe setting."""
+    return {"adamw": "AdamW", "sgd": "SGD with momentum", "onecycle": "one-cycle"}.get(value, value)
 
 
 # ---- the header ---------------------------------------------------------------------------------------------
@@ -42,7 +54,7 @@ def _data_sentence(results: Results) -> str:
 def _weights_sentence(results: Results) -> str:
     models = list(results.models.values())
     if all(_from_scratch(m) for m in models):
-        return ("**Backbone weights: none**: every VGG16 here is trained from scratch (no ImageNet weights), unlike "
+        return ("**Backbone weights:** none. Every VGG16 here is trained from scratch (no ImageNet weights), unlike "
                 "the seed, which starts from ImageNet.")
     return "**Backbone weights:** " + "; ".join(sorted({m.weights for m in models})) + "."
 
@@ -82,7 +94,7 @@ def _seed_sentence(results: Results) -> str:
         return reference + " Its runs use the seed's setting."
     why = ("on a CPU the three models must train within about an hour, which 512 px images do not allow"
            if not first.device.startswith("cuda") else "the preset the runs were trained with sets them")
-    return reference + f" Its runs differ in {_listing(differences)}: {why}."
+    return reference + f" Its runs differ: {_listing(differences)}; {why}."
 
 
 def _recipe_sentence(results: Results) -> str:
@@ -95,7 +107,7 @@ def _recipe_sentence(results: Results) -> str:
     backbone = r.get("backbone_lr_scale")
     scale = f", the backbone at {backbone:g} of it" if backbone not in (None, 1.0) else ""
     augment = ", random flips and 90-degree rotations" if r["augment"] else ""
-    return (f"**Recipe:** {r['optimizer']} with a {r['schedule']} schedule, batch {r['batch_size']}, "
+    return (f"**Recipe:** {_name(r['optimizer'])} with a {_name(r['schedule'])} schedule, batch {r['batch_size']}, "
             f"{models[0].epochs} epochs, {lr}{scale}{augment}; seed {r['seed']}.")
 
 
@@ -158,7 +170,7 @@ def _verdict(results: Results) -> str:
 
 def _baseline(results: Results) -> str:
     base = results.majority_baseline
-    above = [f"{m.display_name} {m.miou.value - base.miou.value:+.3f}" for m in results.models.values()]
+    above = [f"{m.display_name} {_shown(m.miou.value) - _shown(base.miou.value):+.3f}" for m in results.models.values()]
     text = (f"Predicting {base.class_name}, the training split's most frequent class, for every pixel scores mIoU "
             f"{fmt(base.miou.value)} {interval_text(base.miou.low, base.miou.high)} (pixel accuracy "
             f"{fmt(base.pixel_accuracy)}; last row of Table 2). Against it: {_listing(above)}.")
@@ -206,6 +218,7 @@ def _skips(results: Results) -> str:
     ablation, full = fcn8s.skip_ablation, fcn8s.miou_at_train_px
     if full is None or not ablation or any(v is None for v in ablation.values()):
         return ""
+    full, ablation = _shown(full), {k: _shown(v) for k, v in ablation.items()}
     neither = ablation["pool4+pool3"]
     text = (f"What the skips carry (Table 7): the trained FCN8s scores mIoU {fmt(full)} at {fcn8s.train_px} px with "
             f"both skips, {fmt(ablation['pool3'])} without pool3, {fmt(ablation['pool4'])} without pool4 and "
@@ -223,27 +236,29 @@ def _skips(results: Results) -> str:
 
 def _boundaries(results: Results) -> str:
     """Accuracy by distance to a true class boundary, on the prediction grid: where FCN8s gains."""
-    fcn8s = results.model(IMPROVED)
-    bins = fcn8s.boundary_profile
-    gains = [(b, gain_at(results, i)) for i, b in enumerate(bins)]
+    fcn8s, fcn32s = results.model(IMPROVED), results.model(BASELINE)
+    gains = [(b, gain_at(results, i)) for i, b in enumerate(fcn8s.boundary_profile)]
     gains = [(b, g) for b, g in gains if g is not None]
     if len(gains) < 2:
         return ""
     (near, near_gain), (far, far_gain) = gains[0], gains[-1]
-    scale = fcn8s.scored_at_px // fcn8s.train_px
-    grid = (f"on the {fcn8s.train_px} px prediction grid (one pixel there is {scale}x{scale} pixels of the "
-            f"{fcn8s.scored_at_px} px masks)" if scale > 1 else f"at {fcn8s.train_px} px")
-    strides = MODELS[IMPROVED].SCORE_STRIDE, MODELS[BASELINE].SCORE_STRIDE
-    text = (f"Boundaries (Table 8), measured {grid} in bands of distance to the nearest ground-truth class "
-            f"boundary; FCN8s's score cells there are {strides[0]} px wide, FCN32s's {strides[1]}: within "
-            f"{near.label} of a boundary ({percent(near.pixel_share)} of the pixels) FCN8s's pixel accuracy is "
-            f"{near_gain:+.3f} against FCN32s's, at {far.label} ({percent(far.pixel_share)}) {far_gain:+.3f}.")
+    best, best_gain = max(gains, key=lambda pair: pair[1])
+    px, scale = fcn8s.train_px, fcn8s.scored_at_px // fcn8s.train_px
+    grid = (f"pixels of the {px} px prediction grid (one of them is {scale}x{scale} pixels of the "
+            f"{fcn8s.scored_at_px} px masks)" if scale > 1 else f"pixels at {px} px")
+    cell32 = ("one cell for the whole image" if fcn32s.score_map_at_train_px == 1
+              else f"cells of about {px // fcn32s.score_map_at_train_px} px")
+    text = (f"Boundaries (Table 8), in bands of distance to the nearest ground-truth class boundary counted in {grid}; "
+            f"FCN8s's score cells there are {px // fcn8s.score_map_at_train_px} px wide, FCN32s has {cell32}. "
+            f"Within {near.label} of a boundary ({percent(near.pixel_share)} of the pixels) FCN8s's pixel accuracy is "
+            f"{near_gain:+.3f} against FCN32s's, at {far.label} ({percent(far.pixel_share)}) {far_gain:+.3f}, and its "
+            f"largest gain is at {best.label} ({best_gain:+.3f}).")
     if near_gain > far_gain and near_gain > 0:
-        text += (" Its lead is largest near boundaries, where a finer score grid can place the class change: the "
+        text += (" Its lead is largest next to boundaries, where a finer score grid can place the class change: the "
                  "reason the FCN paper gives for its skips shows up here.")
     else:
-        text += (" Its lead is not concentrated at boundaries, so on this data the skips do not pay off mainly "
-                 "through finer boundaries.")
+        text += (" Its lead is not largest next to boundaries, so on this data the skips do not pay off mainly by "
+                 "placing boundaries more finely.")
     return text
 
 
@@ -260,14 +275,15 @@ def _training_length(results: Results) -> str:
 
 def _per_class(results: Results) -> str:
     fcn32s, fcn8s = results.model(BASELINE), results.model(IMPROVED)
-    gains = {c: fcn8s.per_class_iou[c] - fcn32s.per_class_iou[c] for c in SCORED_NAMES
+    gains = {c: _shown(fcn8s.per_class_iou[c]) - _shown(fcn32s.per_class_iou[c]) for c in SCORED_NAMES
              if fcn8s.per_class_iou[c] is not None and fcn32s.per_class_iou[c] is not None}
     if not gains or not any(gains.values()):
         return ""
     up, down = max(gains, key=gains.get), min(gains, key=gains.get)
+    better = sum(g > MEANINGFUL_GAIN for g in gains.values())
     return (f"Per class (Table 4, FCN8s minus FCN32s IoU) the largest change is {up} ({gains[up]:+.3f}) and the "
-            f"smallest {down} ({gains[down]:+.3f}); {sum(g > 0 for g in gains.values())} of {len(gains)} classes "
-            "improve.")
+            f"smallest {down} ({gains[down]:+.3f}); {better} of {len(gains)} classes improve by more than "
+            f"{MEANINGFUL_GAIN}.")
 
 
 def _why_not(results: Results) -> str:

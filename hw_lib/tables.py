@@ -43,25 +43,25 @@ def runs_table(results: Results) -> str:
         rows.append([m.display_name, f"{m.train_pairs}/{m.val_pairs}", trained_at(m), m.weights.split(":")[0],
                      f"{m.recipe['lr']:g}", m.precision, str(m.epochs), f"{m.wall_seconds:.0f} s",
                      f"{m.train_images_per_second:.1f}", commit])
-    return markdown_table(["model", "pairs (train/val)", "trained at", "weights", "peak lr", "precision", "epochs",
-                           "wall time", "train img/s", "commit"], rows)
+    return markdown_table(["model", "pairs", "trained at", "weights", "peak lr", "precision", "epochs",
+                           "wall time", "img/s", "commit"], rows)
 
 
 def miou_table(results: Results) -> str:
-    """Final mIoU at the masks' size with its interval, the per-epoch figures at the training size, the
+    """Final mIoU at the masks' size with its interval, the best per-epoch figure at the training size, the
     majority-class baseline, and the seed's numbers beside them."""
     first = next(iter(results.models.values()))
     scored, train = first.scored_at_px, first.train_px
     seed = results.seed["miou"]
-    rows = [[m.display_name, fmt(m.miou.value), interval_text(m.miou.low, m.miou.high), fmt(m.miou_at_train_px),
+    rows = [[m.display_name, fmt(m.miou.value), interval_text(m.miou.low, m.miou.high),
              f"{fmt(m.best_miou_at_train_px)} ({m.best_epoch})", fmt(m.pixel_accuracy),
              fmt(seed[name]) if name in seed else ""]
             for name, m in results.models.items()]
     base = results.majority_baseline
     rows.append([f"{base.class_name} everywhere", fmt(base.miou.value), interval_text(base.miou.low, base.miou.high),
-                 "", "", fmt(base.pixel_accuracy), ""])
-    return markdown_table(["model", f"mIoU at {scored} px", "95% interval", f"at {train} px: last",
-                           "best (epoch)", "pixel accuracy", "seed"], rows)
+                 "", fmt(base.pixel_accuracy), ""])
+    return markdown_table(["model", f"mIoU at {scored} px", "95% interval", f"best at {train} px (epoch)",
+                           "pixel accuracy", "seed"], rows)
 
 
 def comparison_table(results: Results) -> str:

@@ -142,7 +142,7 @@ def confusion_matrices(runs: dict[str, Run]) -> Figure:
                ylabel="true class" if first_column else "")
     for ax in list(axes.flat)[len(runs):]:
         ax.axis("off")
-    fig.colorbar(image, ax=axes[:, -1].tolist(), shrink=0.9, label="% of the true class's pixels")
+    fig.colorbar(image, ax=axes[:, -1].tolist(), shrink=0.9, label="share of the true class (%)")
     fig.set_label(f"Row-normalised confusion matrices in percent (true class against predicted class) of "
                   f"{_names(list(runs))} on the validation set, final models, at the masks' own size")
     return fig

@@ -94,7 +94,8 @@ def test_a_clearly_better_fcn8s_is_called_better_with_what_its_interval_covers(t
     text = discussion.discussion(results)
     assert "**FCN8s beats FCN32s** on these validation images" in text and "has collapsed" not in text
     assert "covers which images were drawn, not training randomness: each model was trained once" in text
-    assert "Why:" not in text and "Its lead is largest near boundaries" in text
+    assert "Why:" not in text and "Its lead is largest next to boundaries" in text
+    assert "FCN8s's score cells there are 8 px wide, FCN32s has one cell for the whole image" in text
     assert "Its predictions rely on the skips (without them it loses 0.300), most on pool3" in text
     assert "FCN32s's 1x1 map" in text and "at most 1 class-score vector per image" in text
     assert "Every model is best at its last epoch (Figure 5): they are undertrained" in text
@@ -128,7 +129,7 @@ def test_an_indistinguishable_fcn8s_is_not_called_better_and_the_reasons_are_giv
     text = discussion.discussion(results)
     assert "**FCN8s and FCN32s cannot be told apart**" in text and "the interval includes 0" in text
     assert "Why: FCN8s was still improving" in text and "trained from scratch" in text and "beats" not in text
-    assert "FCN8s barely relies on its skips" in text and "Its lead is not concentrated at boundaries" in text
+    assert "FCN8s barely relies on its skips" in text and "Its lead is not largest next to boundaries" in text
 
 
 def test_a_worse_fcn8s_and_a_collapsed_model_are_reported_as_such(tmp_path):
@@ -169,13 +170,13 @@ def test_the_header_says_how_the_runs_were_trained_and_scored_and_sets_the_seed_
     runs = {name: fake_run(tmp_path, name, [0.5], per_image(0.7, rng)) for name in ("fcn32s", "fcn16s", "fcn8s")}
     results = analysis.results(runs)
     header, runs_table = discussion.report_header(results), tables.runs_table(results)
-    assert "**Data:** the real course data" in header and "**Backbone weights: none**" in header
+    assert "**Data:** the real course data" in header and "**Backbone weights:** none. Every VGG16" in header
     assert "trained at 64 px (the images resized), scored at 512 px" in header and "crops" not in header + runs_table
     assert "the seed reports FCN32s 0.670 and FCN8s 0.699 mIoU, with ImageNet VGG16 weights, 20 epochs on a GPU at 512 px" in header
-    assert ("differ in no ImageNet weights (every layer starts random), a CPU instead of a GPU, 64 px training "
-            "images instead of 512 and 1 epochs instead of 20: on a CPU the three models must train") in header
+    assert ("Its runs differ: no ImageNet weights (every layer starts random), a CPU instead of a GPU, 64 px "
+            "training images instead of 512 and 1 epochs instead of 20; on a CPU the three models must train") in header
     assert "| 64 px |" in runs_table and "| FCN32s |" in runs_table
-    assert "**Recipe:** adamw with a onecycle schedule, batch 16, 1 epochs, peak learning rate 0.0003" in header
+    assert "**Recipe:** AdamW with a one-cycle schedule, batch 16, 1 epochs, peak learning rate 0.0003" in header
     runs["fcn32s"].config["lr"] = 1e-4
     assert "peak learning rate FCN32s 0.0001, FCN16s 0.0003 and FCN8s 0.0003 (the preset's per-model setting)" in (
         discussion.report_header(analysis.results(runs)))

@@ -40,7 +40,7 @@ def test_every_section_figure_and_table_is_there_with_its_caption(report):
         assert section in headings
     text = "\n".join(outputs(files["report"], "text"))
     assert "FCN32s(\n  (features): Sequential(" in text and "(upsample8): ConvTranspose2d(256, 7" in text
-    assert "(upsample16)" in text and "Data: synthetic" in text and "Backbone weights: none" in text
+    assert "(upsample16)" in text and "Data: synthetic" in text and "Backbone weights:** none." in text
     assert ("FCN8s beats FCN32s" in text or "FCN8s does not beat FCN32s" in text
             or "FCN8s and FCN32s cannot be told apart" in text)
     assert "The interval resamples the 4 validation images" in text and "not training randomness" in text

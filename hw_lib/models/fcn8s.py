@@ -9,8 +9,9 @@
 
 forward: ``upsample8(classifier(pool5) + pool4_upsample(pool4) + pool3)``; ``drop=("pool3",)`` leaves
 that term out (an inference-time ablation: the layers after it were trained with it).
-Initialisation: as the FCN paper does for skip scores, ``pool4_upsample`` starts at zero, so
-training starts from the FCN32s-like path and learns what the pool4 skip adds.
+Initialisation: as the FCN paper does for skip scores, ``pool4_upsample`` starts at zero; pool3
+has no layer of its own to initialise (the seed adds it unweighted), so the first scores already
+mix the stride-32 path with pool3's features.
 """
 from __future__ import annotations
 
