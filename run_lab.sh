@@ -5,8 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 scripts/setup_env.sh
-if [ -d .git ] && ! git config filter.nbstripout.clean >/dev/null; then  # see .gitattributes
-  git config filter.nbstripout.clean "'$PWD/.venv/bin/python' -m nbstripout"
+if [ -d .git ] && ! git config filter.nbstripout.clean >/dev/null; then  # see .gitattributes and NBSTRIPOUT in tests
+  git config filter.nbstripout.clean "'$PWD/.venv/bin/python' -m nbstripout --extra-keys metadata.language_info"
   git config filter.nbstripout.smudge cat
   git config diff.ipynb.textconv "'$PWD/.venv/bin/python' -m nbstripout -t"
 fi

@@ -25,6 +25,7 @@ from hw_lib.runs import latest_runs_dir
 from .helpers import REPO, SMOKE, outputs, require_browser
 
 NOTEBOOKS = REPO / "notebooks"
+NBSTRIPOUT = "nbstripout --extra-keys metadata.language_info"  # the clean filter ./run_lab.sh defines
 
 
 def run_from_notebooks_folder(name: str, parameters: dict[str, Any], out: Path) -> Path:
@@ -63,13 +64,19 @@ def test_the_report_notebook_says_what_to_run_first_when_there_are_no_runs(tmp_p
             latest_runs_dir(preset, root=tmp_path)
 
 
-def test_the_source_notebooks_carry_no_outputs():
+def test_the_source_notebooks_are_committed_as_the_output_filter_writes_them():
+    """Without outputs, and byte for byte what the filter of .gitattributes makes of them, so that a notebook
+    JupyterLab saved with outputs shows no change in git."""
     for path in NOTEBOOKS.glob("*.ipynb"):
         nb = nbformat.read(path, as_version=4)
-        for cell in nb.cells:
-            if cell.cell_type == "code":
-                assert cell.outputs == [] and cell.execution_count is None, f"{path.name}: run `git add` through " \
-                    "the nbstripout filter (./run_lab.sh sets it up) or clear its outputs"
+        assert all(c.outputs == [] and c.execution_count is None for c in nb.cells if c.cell_type == "code"), path
+        stripped = subprocess.run([sys.executable, "-m", "nbstripout", *NBSTRIPOUT.split()[1:]], input=path.read_text(),
+                                  capture_output=True, text=True, check=True).stdout
+        assert stripped == path.read_text(), f"{path.name}: commit it through the nbstripout filter (./run_lab.sh sets it up)"
+
+
+def test_run_lab_sets_up_the_filter_this_test_uses():
+    assert f"-m {NBSTRIPOUT}" in (REPO / "run_lab.sh").read_text().replace("nbstripout -t", "")
 
 
 def test_git_strips_outputs_from_the_source_notebooks_only():
