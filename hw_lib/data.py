@@ -213,8 +213,9 @@ class Split:
             return None
         total = sum(self.off_palette.values())
         worst = max(self.off_palette, key=self.off_palette.get)
+        files = f"{len(self.off_palette)} file{'s' if len(self.off_palette) > 1 else ''}"
         return (
-            f"{self.root}: {total} mask pixels in {len(self.off_palette)} files are not palette colours "
+            f"{self.root}: {total} mask pixels in {files} are not palette colours "
             f"(most in {worst}{MASK_SUFFIX}: {self.off_palette[worst]}); read by the course threshold rule, "
             "pure red as Unknown"
         )

@@ -69,9 +69,9 @@ def _resolution_sentence(results: Results) -> str:
     if train == scored:
         return f"**Resolution:** trained and scored at {', '.join(map(str, scored))} px{cropped}."
     return (f"**Resolution:** trained at {', '.join(map(str, train))} px (the images resized{cropped}), scored at "
-            f"{', '.join(map(str, scored))} px, the masks' own size: predictions upsampled to it, exactly as "
-            "`python -m hw_lib.predict` + `python -m hw_lib.evaluate` score them. Per-epoch figures are at the "
-            "training size.")
+            f"{', '.join(map(str, scored))} px, the masks' own size: class scores upsampled bilinearly to it, "
+            "exactly as `python -m hw_lib.predict` + `python -m hw_lib.evaluate` score them. Per-epoch figures are "
+            "at the training size.")
 
 
 def _seed_sentence(results: Results) -> str:

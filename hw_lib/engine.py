@@ -120,10 +120,13 @@ def train_one_epoch(model: nn.Module, split: Split, batches: Batches, optim: Opt
 
 @torch.no_grad()
 def predict_labels(model: nn.Module, images: torch.Tensor, runtime: Runtime, batch_size: int = 16,
-                   drop: Collection[str] = ()) -> torch.Tensor:
+                   drop: Collection[str] = (), size: tuple[int, int] | None = None) -> torch.Tensor:
     """uint8 ``(N, H, W)`` predicted labels of uint8 images ``(N, 3, H, W)``, on ``runtime.device``.
 
     ``drop`` names skip connections to leave out (see ``FCN.SKIPS``); it needs the plain model.
+    With ``size`` the class scores are upsampled bilinearly to ``(H, W) = size`` before the argmax, as
+    torchvision's segmentation references do: the labels follow the scores between the pixels of a
+    smaller input instead of repeating each one as a block.
     """
     model.eval()
     out = []
@@ -131,6 +134,8 @@ def predict_labels(model: nn.Module, images: torch.Tensor, runtime: Runtime, bat
         x = runtime.inputs(images[i : i + batch_size])
         with runtime.autocast():
             logits = model(x, drop=drop) if drop else model(x)
+        if size is not None and tuple(logits.shape[-2:]) != tuple(size):
+            logits = F.interpolate(logits.float(), size=size, mode="bilinear", align_corners=False)
         out.append(logits.argmax(1).to(torch.uint8))
     return torch.cat(out)
 
@@ -147,15 +152,12 @@ def predict_split(model: nn.Module, split: Split, runtime: Runtime, batch_size: 
 def predict_image(model: FCN, image: np.ndarray, runtime: Runtime, image_size: int | None = None) -> np.ndarray:
     """``(H, W)`` uint8 labels of one ``(H, W, 3)`` uint8 image, at the image's own size.
 
-    With ``image_size`` the image is resized as in training (``data.resize_image``) and the
-    predicted labels are brought back to the image's size by nearest-neighbour upsampling.
+    With ``image_size`` the image is resized as in training (``data.resize_image``) and the class
+    scores are upsampled bilinearly back to the image's size before the argmax.
     """
     resized = image if image_size is None else resize_image(image, image_size)
     x = torch.from_numpy(np.ascontiguousarray(resized)).permute(2, 0, 1)[None]
-    labels = predict_labels(model, x, runtime)
-    if labels.shape[-2:] != image.shape[:2]:
-        labels = F.interpolate(labels[None].float(), size=image.shape[:2], mode="nearest")[0].to(torch.uint8)
-    return labels[0].cpu().numpy()
+    return predict_labels(model, x, runtime, size=image.shape[:2])[0].cpu().numpy()
 
 
 def make_optimizer(model: FCN, name: str, lr: float, weight_decay: float, backbone_lr_scale: float = 1.0,

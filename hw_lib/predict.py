@@ -3,7 +3,8 @@
 Every ``NNNN_sat.jpg`` in INPUT_DIR becomes ``OUTPUT_DIR/NNNN_mask.png`` in the course colours.
 Images are resized to the side the run trained at (its checkpoint says which; ``--image-size``
 overrides it), or segmented at their own size (each side a multiple of 32, at least 64) where
-the run trained at the files' size; masks always come back at the image's own size.
+the run trained at the files' size; masks always come back at the image's own size (the class
+scores upsampled bilinearly to it, then the most likely class per pixel).
 """
 from __future__ import annotations
 

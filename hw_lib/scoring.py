@@ -2,7 +2,7 @@
 
 Exactly what ``python -m hw_lib.predict`` and then ``python -m hw_lib.evaluate`` give on the
 validation folder: every image is resized to the training side as predict resizes it,
-segmented, its labels brought back to the mask's size (nearest neighbour) and compared with
+segmented, its class scores brought back to the mask's size (bilinear) and compared with
 the mask as the course scorer reads it. The confusion matrices are kept per image, so that
 :mod:`hw_lib.bootstrap` can draw intervals over images.
 """

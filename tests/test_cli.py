@@ -9,9 +9,11 @@ import torch
 from PIL import Image
 
 from hw_lib.checkpoint import model_from_checkpoint
+from hw_lib.engine import predict_image
 from hw_lib.errors import CheckpointError, DataError, ImageSizeError
 from hw_lib.evaluate import evaluate_folders
 from hw_lib.predict import predict_folder
+from hw_lib.runtime import Runtime
 
 from .helpers import REAL_DATA, REPO, SCORER_FIXTURE, need
 
@@ -53,6 +55,23 @@ def test_a_run_trained_at_a_reduced_size_is_scored_as_predict_and_evaluate_score
         k: None if v is None else round(v, 6) for k, v in scores.per_class().items()}
     assert final.ids == ["0000", "0008", "0097", "0107"] and final.per_image.shape == (4, 7, 7)
     assert int(final.per_image.sum()) == 4 * 128 * 128
+
+
+class Ramp(torch.nn.Module):
+    """Class 1's score minus class 0's rises by one per input column and is 0 at column 2.25."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        ramp = torch.arange(x.shape[-1], dtype=torch.float32) - 2.25
+        return torch.stack([torch.zeros_like(ramp), ramp]).view(1, 2, 1, -1).expand(len(x), 2, x.shape[-2], -1)
+
+
+def test_labels_at_the_images_size_follow_the_scores_between_the_pixels_of_the_smaller_input():
+    image = np.zeros((64, 64, 3), dtype=np.uint8)
+    labels = predict_image(Ramp(), image, Runtime.create("cpu", "fp32"), image_size=8)
+    assert labels.shape == (64, 64) and (labels == labels[:1]).all()
+    # 8 px input, 8x upsampling: the scores cross at input column 2.25, i.e. output column
+    # (2.25 + 0.5) * 8 - 0.5 = 21.5; repeating each input pixel as a block would put the edge at 24
+    assert labels[0].tolist() == [0] * 22 + [1] * 42
 
 
 def test_evaluate_refuses_missing_and_extra_predictions(synth_dir, tmp_path):

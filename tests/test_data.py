@@ -93,7 +93,7 @@ def test_colours_outside_the_palette_are_counted_and_mapped_by_the_course_rule(t
     assert (sample.labels[0, :5] == 6).all() and (sample.labels[1, :2] == 1).all()
     split = load_split(tmp_path)
     assert split.off_palette == {"0000": 7}
-    assert "7 mask pixels in 1 files are not palette colours" in split.off_palette_note()
+    assert "7 mask pixels in 1 file are not palette colours" in split.off_palette_note()
 
 
 def test_images_of_different_sizes_in_one_split(tmp_path):

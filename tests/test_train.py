@@ -169,9 +169,9 @@ def test_a_run_trains_on_crops_and_validates_and_scores_whole_images(synth_128, 
         trained_on.append(tuple(out[1].shape))
         return out
 
-    def spy_predict(model, images, *args):
+    def spy_predict(model, images, *args, **kwargs):
         validated_on.append(tuple(images.shape))
-        return predict(model, images, *args)
+        return predict(model, images, *args, **kwargs)
 
     monkeypatch.setattr(engine, "random_crop", spy_crop)
     monkeypatch.setattr(engine, "predict_labels", spy_predict)
