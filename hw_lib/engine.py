@@ -134,7 +134,7 @@ def predict_labels(model: nn.Module, images: torch.Tensor, runtime: Runtime, bat
         x = runtime.inputs(images[i : i + batch_size])
         with runtime.autocast():
             logits = model(x, drop=drop) if drop else model(x)
-        if size is not None and tuple(logits.shape[-2:]) != tuple(size):
+        if size is not None and logits.shape[-2:] != size:
             logits = F.interpolate(logits.float(), size=size, mode="bilinear", align_corners=False)
         out.append(logits.argmax(1).to(torch.uint8))
     return torch.cat(out)
