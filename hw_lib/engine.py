@@ -69,6 +69,11 @@ def class_weights(labels: torch.Tensor, scheme: str) -> torch.Tensor | None:
     return (weights / weights[present].mean()).float()
 
 
+def steps_per_epoch(pairs: int, batch_size: int) -> int:
+    """Training steps of one epoch: full batches only (the last partial one is dropped), at least one."""
+    return max(1, pairs // batch_size)
+
+
 def train_one_epoch(model: nn.Module, split: Split, batches: Batches, optim: Optimization, runtime: Runtime,
                     generator: torch.Generator, epoch: int, sync_every: int = 20,
                     on_progress: Callable[[int, float], None] | None = None) -> EpochStats:
@@ -79,7 +84,7 @@ def train_one_epoch(model: nn.Module, split: Split, batches: Batches, optim: Opt
     """
     model.train()
     n = len(split)
-    steps = max(1, n // batches.size)
+    steps = steps_per_epoch(n, batches.size)
     order = torch.randperm(n, generator=generator)
     loss_sum = torch.zeros((), device=runtime.device)
     first_bad = torch.full((), -1, device=runtime.device, dtype=torch.long)

@@ -1,7 +1,7 @@
 """The report's tables, as markdown (rendered by the notebook, HTML and, through pandoc, the PDF)."""
 from __future__ import annotations
 
-from .analysis import SCORED_NAMES, ModelResult, Results
+from .analysis import BASELINE, IMPROVED, SCORED_NAMES, ModelResult, Results
 from .models import DISPLAY_NAMES
 
 
@@ -117,8 +117,8 @@ def boundary_table(results: Results) -> str:
     models = list(results.models.values())
     bins = models[0].boundary_profile
     header = ["distance to a boundary", "pixels"] + [m.display_name for m in models]
-    if "fcn8s" in results.models and "fcn32s" in results.models:
-        header.append("FCN8s - FCN32s")
+    if IMPROVED in results.models and BASELINE in results.models:
+        header.append(f"{DISPLAY_NAMES[IMPROVED]} - {DISPLAY_NAMES[BASELINE]}")
     rows = []
     for i, b in enumerate(bins):
         accuracies = [m.boundary_profile[i].accuracy for m in models]
@@ -132,5 +132,5 @@ def boundary_table(results: Results) -> str:
 
 def gain_at(results: Results, index: int) -> float | None:
     """FCN8s's accuracy minus FCN32s's in one distance bin (None where the bin is empty)."""
-    a, b = (results.models[n].boundary_profile[index].accuracy for n in ("fcn8s", "fcn32s"))
+    a, b = (results.models[n].boundary_profile[index].accuracy for n in (IMPROVED, BASELINE))
     return None if a is None or b is None else a - b

@@ -35,6 +35,7 @@ from .engine import (
     class_weights,
     make_optimization,
     predict_split,
+    steps_per_epoch,
     train_one_epoch,
 )
 from .errors import ConfigError, TrainingError
@@ -164,9 +165,9 @@ def _start(config: RunConfig, data_fingerprint: str, force: bool, log: Log) -> T
     state = open_run_dir(config, data_fingerprint, force)
     provenance = _provenance(config, runtime, model, train, val, data_fingerprint)
     train, val = train.to(runtime.device), val.to(runtime.device)
-    steps = max(1, len(train) // config.batch_size)
     optim = make_optimization(model, config.optimizer, config.lr, config.weight_decay, config.schedule,
-                              config.epochs * steps, config.backbone_lr_scale)
+                              config.epochs * steps_per_epoch(len(train), config.batch_size),
+                              config.backbone_lr_scale)
     batches = Batches(config.batch_size, config.augment, config.crop_size,
                       class_weights(train.labels, config.class_weighting))
     training = Training(config, runtime, model, torch.compile(model) if config.compile else model, optim, batches,
@@ -231,7 +232,7 @@ def _show_progress(bar: tqdm, epoch: int, done_before: int, done: int, loss: flo
 
 def _train_epochs(training: Training, progress: bool, log: Log) -> None:
     config = training.config
-    steps = max(1, len(training.train) // config.batch_size)
+    steps = steps_per_epoch(len(training.train), config.batch_size)
     bar = tqdm(total=config.epochs * steps, initial=len(training.history) * steps, unit="step", disable=not progress,
                dynamic_ncols=True, file=sys.stderr)
     with bar:
