@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from .config import HELP, PRESETS, RunConfig, field_types
+from .config import HELP, PRESETS, RunConfig, field_types, preset_values
 from .errors import HwLibError
 
 EXIT_ERROR = 2
@@ -41,10 +41,13 @@ def _value_parser(kind: type, optional: bool) -> Callable[[str], Any]:
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     """One ``--flag`` per RunConfig field. A flag not given is absent from the parsed namespace (the
     preset's value stays); ``--image-size none`` sets None over a preset."""
-    parser.add_argument("--preset", default="demo", choices=list(PRESETS), help="starting values (default demo)")
+    parser.add_argument("--preset", default="demo", choices=list(PRESETS),
+                        help="starting values of every parameter below (default demo)")
     for name, (kind, optional) in field_types().items():
         flag = "--" + name.replace("_", "-")
-        common = {"default": argparse.SUPPRESS, "help": HELP[name] + ("; none for None" if optional else "")}
+        values = "" if name == "run_dir" else f" [{preset_values(name)}]"
+        none = "; none for None" if optional and "none" not in HELP[name] else ""
+        common = {"default": argparse.SUPPRESS, "help": HELP[name] + none + values}
         if kind is bool:
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, **common)
         elif getattr(kind, "__origin__", None) is list:

@@ -22,7 +22,7 @@ import torch
 from PIL import Image
 
 from .colors import count_off_palette, rgb_to_labels
-from .errors import DataError
+from .errors import ConfigError, DataError
 
 TRAIN, VALIDATION = "train", "validation"
 #: the validation images whose masks the homework asks to show during training
@@ -116,6 +116,19 @@ def fingerprint(data_dir: str | Path) -> str:
             for path in (pair.image, pair.mask):
                 digest.update(f"{Path(folder).name}/{path.name}:{path.stat().st_size}\n".encode())
     return digest.hexdigest()[:16]
+
+
+def validation_ids(val_dir: str | Path, sample_ids: list[str], limit: int | None = None) -> list[str]:
+    """The validation ids a run uses: all of ``val_dir``'s, or its first ``limit`` plus the ``sample_ids``
+    (which must be there)."""
+    ids = [p.id for p in find_pairs(val_dir)]
+    missing = [i for i in sample_ids if i not in ids]
+    if missing:
+        raise ConfigError(f"sample_ids: {', '.join(missing)} not in {val_dir}")
+    if limit is None:
+        return ids
+    kept = ids[:limit]
+    return kept + [i for i in sample_ids if i not in kept]
 
 
 def read_image(path: str | Path) -> np.ndarray:

@@ -41,13 +41,12 @@ def _name(value: str) -> str:
 
 def _data_sentence(results: Results) -> str:
     sources = {m.data_source for m in results.models.values()}
-    first = next(iter(results.models.values()))
     if sources == {"real"}:
-        return (f"**Data:** the real course data (DeepGlobe land-cover subset) in `{first.data_dir}`; validation "
+        return (f"**Data:** the real course data (DeepGlobe land-cover subset) in `{results.data_dir}`; validation "
                 "scores are on its validation split.")
     if sources == {"synthetic"}:
-        return (f"**Data: synthetic** demo data made by `hw_lib.synth` in `{first.data_dir}`, not the course data: "
-                "its numbers show the pipeline and the models' behaviour, and are not comparable with the seed's.")
+        return (f"**Data: synthetic** demo data made by `hw_lib.synth` in `{results.data_dir}`, not the course data: "
+                "its numbers show the pipeline and the models' behaviour, and are not comparable with the reference's.")
     return "**Data: mixed** (" + ", ".join(f"{m.display_name}: {m.data_source}" for m in results.models.values()) + ")."
 
 
@@ -55,7 +54,7 @@ def _weights_sentence(results: Results) -> str:
     models = list(results.models.values())
     if all(_from_scratch(m) for m in models):
         return ("**Backbone weights:** none. Every VGG16 here is trained from scratch (no ImageNet weights), unlike "
-                "the seed, which starts from ImageNet.")
+                "the reference, which starts from ImageNet.")
     return "**Backbone weights:** " + "; ".join(sorted({m.weights for m in models})) + "."
 
 
@@ -74,25 +73,26 @@ def _resolution_sentence(results: Results) -> str:
             "at the training size.")
 
 
-def _seed_sentence(results: Results) -> str:
-    """The seed's numbers beside this report's, and in one sentence why the settings differ."""
-    seed, first = results.seed, next(iter(results.models.values()))
-    ours = ", ".join(f"{m.display_name} {fmt(m.miou.value)}" for n, m in results.models.items() if n in seed["miou"])
+def _reference_sentence(results: Results) -> str:
+    """The reference's numbers beside this report's, and in one sentence why the settings differ."""
+    ref, first = results.reference, next(iter(results.models.values()))
+    ours = ", ".join(f"{m.display_name} {fmt(m.miou.value)}" for n, m in results.models.items() if n in ref["miou"])
     differences = []
     if _from_scratch(first):
         differences.append("no ImageNet weights (every layer starts random)")
     if not first.device.startswith("cuda"):
         differences.append("a CPU instead of a GPU")
-    if first.train_px != seed["train_px"]:
-        differences.append(f"{first.train_px} px training images instead of {seed['train_px']}")
-    if first.epochs != seed["epochs"]:
-        differences.append(f"{first.epochs} epochs instead of {seed['epochs']}")
-    reference = (f"**The homework's reference:** the seed reports FCN32s {fmt(seed['miou']['fcn32s'])} and FCN8s "
-                 f"{fmt(seed['miou']['fcn8s'])} mIoU, with ImageNet VGG16 weights, {seed['epochs']} epochs on a GPU at "
-                 f"512 px; this report: {ours}.")
+    if first.train_px != ref["train_px"]:
+        differences.append(f"{first.train_px} px training images instead of {ref['train_px']}")
+    if first.epochs != ref["epochs"]:
+        differences.append(f"{first.epochs} epochs instead of {ref['epochs']}")
+    reference = (f"**The homework's reference:** the write-up this project reproduces reports FCN32s "
+                 f"{fmt(ref['miou']['fcn32s'])} and FCN8s {fmt(ref['miou']['fcn8s'])} mIoU, with ImageNet VGG16 "
+                 f"weights, {ref['epochs']} epochs on a GPU, trained at {ref['train_px']} px (every second pixel) "
+                 f"and scored at {ref['scored_at_px']} px; this report: {ours}.")
     if not differences:
-        return reference + " Its runs use the seed's setting."
-    why = ("on a CPU the three models must train within about an hour, which 512 px images do not allow"
+        return reference + " Its runs use the reference's setting."
+    why = ("on a CPU the three models must train within about an hour, which larger images do not allow"
            if not first.device.startswith("cuda") else "the preset the runs were trained with sets them")
     return reference + f" Its runs differ: {_listing(differences)}; {why}."
 
@@ -118,7 +118,7 @@ def report_header(results: Results) -> str:
     device = (f"**Device:** {', '.join(devices)}; {minutes:.1f} minutes of training and validation for the "
               f"{len(results.models)} models (Table 1).")
     return "\n\n".join([_data_sentence(results), _weights_sentence(results), _resolution_sentence(results),
-                        _recipe_sentence(results), device, _seed_sentence(results)])
+                        _recipe_sentence(results), device, _reference_sentence(results)])
 
 
 # ---- the mask tables ------------------------------------------------------------------------------------------
@@ -191,9 +191,9 @@ def _geometry(results: Results) -> str:
     text += "."
     cells = fcn32s.score_map_at_train_px
     if cells <= COARSE_SCORE_MAP:
-        text += (f" FCN32s's {cells}x{cells} map (pool5 is {cells + 1}x{cells + 1} and the seed's 2x2 fc6 takes one "
-                 f"off) holds at most {cells * cells} class-score vector{'s' if cells > 1 else ''} per image, which "
-                 "its learned upsampling only spreads out: part of the finer models' lead at this size is that "
+        text += (f" FCN32s's {cells}x{cells} map (pool5 is {cells + 1}x{cells + 1} and the reference's 2x2 fc6 takes "
+                 f"one off) holds at most {cells * cells} class-score vector{'s' if cells > 1 else ''} per image, "
+                 "which its learned upsampling only spreads out: part of the finer models' lead at this size is that "
                  "handicap of the small training images, not only what their skips add at the course's resolution.")
     return text
 
@@ -298,7 +298,8 @@ def _why_not(results: Results) -> str:
     if _from_scratch(fcn8s):
         why.append("the backbone is trained from scratch: the pool3/pool4 features FCN8s adds carry little meaning "
                    "until the whole VGG16 has learned, whereas the FCN paper starts from ImageNet features; FCN8s also "
-                   "adds them unweighted (as the seed prints it), so early noise in pool3 enters the scores directly")
+                   "adds them unweighted (as the reference prints it), so early noise in pool3 enters the scores "
+                   "directly")
     return "Why: " + ("; ".join(why) if why else "neither run length nor weights explains it") + "."
 
 

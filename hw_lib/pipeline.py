@@ -2,7 +2,8 @@
 
 1. the preset: ``demo`` without data (synthetic, CPU minutes), ``laptop`` with real data and no
    CUDA GPU, ``course`` with real data and a GPU (``auto``, the default, picks and says so);
-2. every run parameter is checked, and the backbone weights found, before anything runs or is written;
+2. every run parameter is checked, the backbone weights found and the data folder checked before anything
+   runs or is written (then the synthetic demo data is written where no data is given);
 3. data: ``--data-dir`` (holding train/ and validation/), else synthetic demo data it generates;
 4. ``notebooks/train.ipynb`` once per model (FCN32s, FCN16s, FCN8s), executed with papermill;
    finished identical runs (``runs/<preset>-<source>/<model>``) are reused;
@@ -34,12 +35,12 @@ from papermill.exceptions import PapermillExecutionError
 
 from . import atomic
 from .cli import run_cli
-from .config import PRESETS, RunConfig, check_bool
+from .config import PRESETS, RunConfig, check_bool, runs_folder
 from .data import data_source, fingerprint, split_dirs
 from .errors import ConfigError, HwLibError
 from .html_export import export_html
 from .models import MODELS, vgg16_features
-from .paths import NOTEBOOKS, REPO, REPORTS, RUNS, display_path, lexical_absolute
+from .paths import NOTEBOOKS, REPO, REPORTS, display_path, lexical_absolute
 from .runs import run_state
 from .synth import write_dataset
 
@@ -112,9 +113,9 @@ def choose_preset(preset: str, data_dir: str | Path | None) -> tuple[str, str]:
     if not data_dir:
         return "demo", "preset demo: no DATA_DIR, so synthetic demo data, small enough for a CPU"
     if torch.cuda.is_available():
-        return "course", "preset course: real data and a CUDA GPU (512 px, the course settings)"
+        return "course", "preset course: real data and a CUDA GPU (ImageNet VGG16 fine-tuned, the reference's setting)"
     return "laptop", ("preset laptop: real data and no CUDA GPU, so the reduced-resolution CPU recipe "
-                      "(PRESET=course asks for the 512 px course settings)")
+                      "(PRESET=course asks for the GPU's course settings)")
 
 
 def check_weights(preset: str, overrides: dict[str, Any]) -> None:
@@ -148,16 +149,18 @@ def check_parameters(preset: str, overrides: dict[str, Any], force: bool) -> Non
 
 
 def refuse_slow_training(preset: str, data: Path, runs_dir: Path, force: bool, overrides: dict[str, Any]) -> None:
-    """A 512 px preset (course, course-scratch) on a machine without CUDA: only finished runs may be
-    reused, nothing trained."""
+    """A GPU preset (course, course-scratch) on a machine without CUDA: only finished runs may be reused,
+    nothing trained."""
     if not preset.startswith("course") or torch.cuda.is_available():
         return
-    data_fingerprint = fingerprint(data)
-    todo = [model for model in MODELS if run_state(
+    data_fingerprint = fingerprint(data) if data.exists() else None  # demo data not written yet: nothing trained
+    todo = [model for model in MODELS if data_fingerprint is None or run_state(
         RunConfig.from_parameters(preset, model=model, data_dir=str(data), run_dir=str(runs_dir / model), **overrides),
         data_fingerprint, force) != "finished"]
     if todo:
-        raise ConfigError(f"the {preset} preset (512 px, 20 epochs) takes hours per model without a GPU, and this "
+        config = RunConfig.from_parameters(preset, **overrides)
+        raise ConfigError(f"the {preset} preset ({config.image_size} px, {config.epochs} epochs) takes hours per model "
+                          "without a GPU, and this "
                           f"machine has none; not yet trained in {display_path(runs_dir)}: {', '.join(todo)}. Train "
                           "them on a GPU (scripts/gpu/README.md), use PRESET=laptop, or pass --allow-cpu")
 
@@ -174,12 +177,14 @@ def build_report(preset: str = "auto", data_dir: str | Path | None = None, repor
     preset, why = choose_preset(preset, data_dir)
     print(why, flush=True)
     check_parameters(preset, overrides, force)
-    data = resolve_data(data_dir, Path(synth_dir))
-    name = f"{preset}-{data_source(data)}"
-    runs_dir = lexical_absolute(runs_dir or REPO / RUNS / name)
+    data = lexical_absolute(data_dir or synth_dir)
+    source = data_source(data) if data_dir else "synthetic"
+    name = f"{preset}-{source}"
+    runs_dir = lexical_absolute(runs_dir or REPO / runs_folder(preset, source))
     if not allow_cpu:
         refuse_slow_training(preset, data, runs_dir, force, overrides)
     check_weights(preset, overrides)
+    data = resolve_data(data_dir, Path(synth_dir))
     report_dir = lexical_absolute(report_dir or REPO / REPORTS / name)
     report_dir.mkdir(parents=True, exist_ok=True)
     timings = {}
@@ -226,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs-dir", default=None, help="default runs/<preset>-<real|synthetic>")
     parser.add_argument("--force", action="store_true", help="retrain; finished runs are archived, not deleted")
     parser.add_argument("--no-pdf", action="store_true")
-    parser.add_argument("--allow-cpu", action="store_true", help="let a 512 px preset train without a GPU (hours)")
+    parser.add_argument("--allow-cpu", action="store_true", help="let a GPU preset train without a GPU (hours)")
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="run parameters, e.g. epochs=5")
     args = parser.parse_args(argv)
     build_report(args.preset, args.data_dir, args.report_dir, args.runs_dir, args.force, parse_set(args.set),

@@ -7,8 +7,9 @@ run_dir/
   checkpoint.pt        latest epoch: model + optimizer + scheduler + history + config (resumable)
   snapshots/epoch_001/0008_mask.png ...   predicted masks of the sample ids, course colours
   model.pt             final weights + config (written when the run finishes)
-  final_scores.npz     per-image confusion matrices of the final model at the masks' own size
-  summary.json         RunSummary: final scores, per-epoch best, boundary and skip analyses (marks a finished run)
+  summary.json         RunSummary: marks a finished run
+  final_scores.npz     per-image confusion matrices of the final model at the masks' own size  } the run's analysis,
+  analysis.json        RunAnalysis: skip ablation, boundary profile, analysis code version     } hw_lib.run_analysis
 ```
 A finished run is never deleted: a forced retrain, or a different config in the same
 ``run_dir``, first renames the old directory to ``<run_dir>.archived-<time>``.
@@ -31,7 +32,7 @@ import torch
 from . import __version__, atomic
 from .config import RunConfig
 from .errors import ConfigError
-from .metrics import DistanceBin, FinalScores
+from .metrics import FinalScores
 from .models import MODELS
 from .paths import REPO, REPORTS, RUNS
 
@@ -41,6 +42,7 @@ CHECKPOINT = "checkpoint.pt"
 MODEL = "model.pt"
 SUMMARY = "summary.json"
 FINAL_SCORES = "final_scores.npz"
+ANALYSIS = "analysis.json"
 SNAPSHOTS = "snapshots"
 
 
@@ -144,38 +146,21 @@ def open_run_dir(config: RunConfig, data_fingerprint: str, force: bool = False) 
 
 @dataclass(frozen=True)
 class RunSummary:
-    """``summary.json``: what a finished run scored. The final scores are at the masks' own size
-    (``scored_at_px``), as predict + evaluate give them; the per-epoch figures, the boundary profile
-    and the skip ablation are on the validation split at the training size, the prediction grid."""
+    """``summary.json``, written when training ends: it marks the run finished. What a finished run scored
+    is its analysis (:mod:`hw_lib.run_analysis`), computed from ``model.pt`` and kept apart, so that it
+    can be computed again without training again."""
 
     model: str
     epochs: int
-    scored_at_px: int
-    scored_images: int
-    final_miou: float | None
-    final_iou: dict[str, float | None]
-    final_pixel_accuracy: float
-    confusion: list[list[int]]  # at scored_at_px, summed over the images
-    train_px: int
-    final_miou_at_train_px: float | None
-    best_miou_at_train_px: float | None
-    best_epoch: int
-    boundary_profile: list[DistanceBin]  # accuracy by distance to a true class boundary, at train_px
-    skip_ablation: dict[str, float | None]  # mIoU at train_px with these skips left out ("pool3", "pool4+pool3")
-    train_class_pixels: list[int]  # ground-truth pixels per class of the training split at train_px
-    wall_seconds: float
-    train_images_per_second: float
-    device: str
-    precision: str
-    weights: str
-    data_source: str
+    finished: str = ""  # when (older runs: "")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> RunSummary:
-        return cls(**{**values, "boundary_profile": [DistanceBin(**b) for b in values["boundary_profile"]]})
+        """Also reads the summaries of older versions, which held the analysis too (it is ignored)."""
+        return cls(**{f.name: values[f.name] for f in dataclasses.fields(cls) if f.name in values})
 
 
 def save_final_scores(path: str | Path, final: FinalScores) -> None:
@@ -211,8 +196,7 @@ class Run:
             try:
                 summary = RunSummary.from_dict(json.loads((path / SUMMARY).read_text()))
             except (TypeError, KeyError) as e:
-                raise ConfigError(f"{path / SUMMARY}: written by an older version of hw_lib ({e}); train the run "
-                                  "again (force=True)") from None
+                raise ConfigError(f"{path / SUMMARY}: unreadable ({e}); train the run again (force=True)") from None
         return cls(path, stored["config"], stored["provenance"], history, summary)
 
     @property
@@ -226,12 +210,29 @@ class Run:
     def snapshot(self, epoch: int, sample_id: str) -> Path:
         return snapshot_path(self.path, epoch, sample_id)
 
-    def final_scores(self) -> FinalScores:
-        """The final model's per-image confusion matrices at the masks' own size (a finished run)."""
-        path = self.path / FINAL_SCORES
-        if not path.is_file():
-            raise ConfigError(f"{path}: missing; the run is unfinished or older than this version: train it again")
-        return load_final_scores(path)
+    @property
+    def train_px(self) -> int:
+        """The side of the images it trained on (the data's own where ``image_size`` is None)."""
+        return self.provenance["image_size"]
+
+    @property
+    def final_miou_at_train_px(self) -> float | None:
+        return self.history[-1]["miou"] if self.history else None
+
+    @property
+    def best(self) -> dict[str, Any]:
+        """The epoch's metrics row with the best validation mIoU (the last one where none is defined)."""
+        scored = [r for r in self.history if r["miou"] is not None]
+        return max(scored, key=lambda r: r["miou"]) if scored else self.history[-1]
+
+    @property
+    def wall_seconds(self) -> float:
+        """Training and per-epoch validation, summed over the epochs."""
+        return round(sum(self.column("seconds")), 2)
+
+    @property
+    def train_images_per_second(self) -> float:
+        return round(sum(self.column("train_images")) / sum(self.column("train_seconds")), 2)
 
     def column(self, key: str) -> list[Any]:
         """One metric over the epochs, e.g. ``run.column("miou")``."""

@@ -19,6 +19,7 @@ import numpy as np
 from PIL import Image
 
 from .colors import UNKNOWN, URBAN, WATER, labels_to_rgb
+from .config import DEFAULT, RunConfig
 from .data import IMAGE_SUFFIX, MASK_SUFFIX, SAMPLE_IDS, SYNTHETIC_MARKER, TRAIN, VALIDATION
 
 CLASS_PRIORS = np.array([0.13, 0.40, 0.12, 0.14, 0.07, 0.14])
@@ -140,10 +141,10 @@ def write_dataset(out_dir: str | Path, n_train: int = 32, n_val: int = 12, size:
     return out_dir
 
 
-def ensure_demo_data(out_dir: str | Path) -> Path:
-    """The demo's synthetic data in ``out_dir``, written when the folder does not exist yet; an existing
-    folder is used as it is."""
-    out_dir = Path(out_dir)
+def ensure_demo_data(out_dir: str | Path = DEFAULT) -> Path:
+    """The demo's synthetic data in ``out_dir`` (``"default"``: the demo preset's folder), written when the
+    folder does not exist yet; an existing folder is used as it is."""
+    out_dir = Path(RunConfig.data_dir if out_dir == DEFAULT else out_dir)
     if not out_dir.exists():
         write_dataset(out_dir)
     return out_dir

@@ -49,19 +49,19 @@ def runs_table(results: Results) -> str:
 
 def miou_table(results: Results) -> str:
     """Final mIoU at the masks' size with its interval, the best per-epoch figure at the training size, the
-    majority-class baseline, and the seed's numbers beside them."""
+    majority-class baseline, and the reference's numbers beside them."""
     first = next(iter(results.models.values()))
     scored, train = first.scored_at_px, first.train_px
-    seed = results.seed["miou"]
+    reference = results.reference["miou"]
     rows = [[m.display_name, fmt(m.miou.value), interval_text(m.miou.low, m.miou.high),
              f"{fmt(m.best_miou_at_train_px)} ({m.best_epoch})", fmt(m.pixel_accuracy),
-             fmt(seed[name]) if name in seed else ""]
+             fmt(reference[name]) if name in reference else ""]
             for name, m in results.models.items()]
     base = results.majority_baseline
     rows.append([f"{base.class_name} everywhere", fmt(base.miou.value), interval_text(base.miou.low, base.miou.high),
                  "", fmt(base.pixel_accuracy), ""])
     return markdown_table(["model", f"mIoU at {scored} px", "95% interval", f"best at {train} px (epoch)",
-                           "pixel accuracy", "seed"], rows)
+                           "pixel accuracy", "reference"], rows)
 
 
 def comparison_table(results: Results) -> str:

@@ -21,12 +21,12 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
-from . import atomic
+from . import atomic, run_analysis
 from .checkpoint import load_checkpoint, load_weights, save_checkpoint
 from .cli import add_config_arguments, config_from_args, run_cli
 from .colors import NUM_CLASSES, labels_to_rgb
 from .config import RunConfig, check_bool
-from .data import Split, data_source, find_pairs, fingerprint, load_split, split_dirs
+from .data import Split, data_source, fingerprint, load_split, split_dirs, validation_ids
 from .engine import (
     Batches,
     EpochStats,
@@ -39,12 +39,11 @@ from .engine import (
     train_one_epoch,
 )
 from .errors import ConfigError, TrainingError
-from .metrics import COLLAPSE_SHARE, FinalScores, Scores, accuracy_by_boundary_distance, most_predicted
+from .metrics import COLLAPSE_SHARE, Scores, most_predicted
 from .models import DISPLAY_NAMES, FCN, build_model
 from .runs import (
     CHECKPOINT,
     CONFIG,
-    FINAL_SCORES,
     METRICS,
     MODEL,
     SUMMARY,
@@ -53,11 +52,9 @@ from .runs import (
     environment,
     open_run_dir,
     run_state,
-    save_final_scores,
     snapshot_path,
 )
 from .runtime import Runtime
-from .scoring import score_folder
 
 Log = Callable[[str], None]
 
@@ -65,13 +62,7 @@ Log = Callable[[str], None]
 def load_data(config: RunConfig, log: Log = print) -> tuple[Split, Split]:
     """The training split and the validation split (which always keeps the sample ids)."""
     train_dir, val_dir = split_dirs(config.data_dir)
-    val_ids = [p.id for p in find_pairs(val_dir)]
-    missing = [i for i in config.sample_ids if i not in val_ids]
-    if missing:
-        raise ConfigError(f"sample_ids: {', '.join(missing)} not in {val_dir}")
-    if config.val_limit is not None:
-        kept = val_ids[: config.val_limit]
-        val_ids = kept + [i for i in config.sample_ids if i not in kept]
+    val_ids = validation_ids(val_dir, config.sample_ids, config.val_limit)
     train = load_split(train_dir, config.image_size, limit=config.train_limit)
     val = load_split(val_dir, config.image_size, ids=val_ids)
     side = min(train.labels.shape[-2:])
@@ -139,6 +130,7 @@ def _provenance(config: RunConfig, runtime: Runtime, model: FCN, train: Split, v
         "data_source": data_source(config.data_dir), "data_dir": config.data_dir, "data_fingerprint": data_fingerprint,
         "train_pairs": len(train), "val_pairs": len(val), "image_size": int(train.images.shape[-1]),
         "crop_size": config.crop_size, "weights": model.backbone_weights,
+        "train_class_pixels": torch.bincount(train.labels.reshape(-1).long(), minlength=NUM_CLASSES).tolist(),
     }
 
 
@@ -244,74 +236,47 @@ def _train_epochs(training: Training, progress: bool, log: Log) -> None:
                 log(line)
 
 
-def skip_ablation(training: Training) -> dict[str, float | None]:
-    """Validation mIoU at the training size with each set of skips left out at inference (FCN16s: pool4;
-    FCN8s: pool3, pool4, both), keyed ``"pool3"``, ``"pool4+pool3"``..."""
-    skips = training.model.SKIPS
-    drops = [(skip,) for skip in reversed(skips)] + ([skips] if len(skips) > 1 else [])
-    return {"+".join(drop): _rounded(predict_split(training.model, training.val, training.runtime, drop=drop)[0]
-                                     .compute().miou) for drop in drops}
-
-
-def _summary(training: Training, final: FinalScores) -> RunSummary:
-    """What the finished run scored: at the masks' size (``final``), and at the training size on the
-    validation split."""
-    history, provenance, scores = training.history, training.provenance, final.scores
-    scored = [r for r in history if r["miou"] is not None]
-    best = max(scored, key=lambda r: r["miou"]) if scored else history[-1]
-    _, pred = predict_split(training.model, training.val, training.runtime)
-    labels = training.train.labels.reshape(-1).long()
-    return RunSummary(
-        model=training.config.model, epochs=len(history), scored_at_px=final.side, scored_images=len(final.ids),
-        final_miou=_rounded(scores.miou), final_iou=_rounded(scores.per_class()),
-        final_pixel_accuracy=_rounded(scores.pixel_accuracy), confusion=final.per_image.sum(0).tolist(),
-        train_px=provenance["image_size"], final_miou_at_train_px=history[-1]["miou"],
-        best_miou_at_train_px=best["miou"], best_epoch=best["epoch"],
-        boundary_profile=accuracy_by_boundary_distance(pred, training.val.labels),
-        skip_ablation=skip_ablation(training),
-        train_class_pixels=torch.bincount(labels, minlength=NUM_CLASSES).tolist(),
-        wall_seconds=round(sum(r["seconds"] for r in history), 2),
-        train_images_per_second=round(sum(r["train_images"] for r in history)
-                                      / sum(r["train_seconds"] for r in history), 2),
-        device=provenance["device"], precision=provenance["precision"], weights=provenance["weights"],
-        data_source=provenance["data_source"])
-
-
 def _finish(training: Training, log: Log) -> Run:
-    """model.pt, the final score at the masks' own size, summary.json (which marks the run finished)."""
+    """model.pt and summary.json (which marks the run finished), then the run's analysis."""
     config, run_dir = training.config, training.run_dir
     save_checkpoint(run_dir / MODEL, training.model, config, config.epochs)
-    log(f"{run_dir}: scoring the final model on {len(training.val)} validation images at their own size, "
-        "as predict + evaluate")
-    final = score_folder(training.model, training.val.root, training.val.ids, training.runtime, config.image_size)
-    save_final_scores(run_dir / FINAL_SCORES, final)
-    summary = _summary(training, final)
-    atomic.write_json(run_dir / SUMMARY, summary.to_dict())
-    log(f"{run_dir}: done, final mIoU {_text(summary.final_miou)} at {final.side} px "
-        f"({_text(summary.final_miou_at_train_px)} at the training size, {summary.train_px} px), "
-        f"{seconds_to_text(summary.wall_seconds)}")
-    top = most_predicted(np.array(summary.confusion))
-    if top.share >= COLLAPSE_SHARE:
-        log(f"warning: {DISPLAY_NAMES[config.model]} predicts {top.name} for {top.share:.1%} of the validation "
-            "pixels: it has collapsed to (nearly) one class")
+    finished = time.strftime("%Y-%m-%d %H:%M:%S %Z")
+    atomic.write_json(run_dir / SUMMARY, RunSummary(config.model, len(training.history), finished).to_dict())
     return Run.load(run_dir)
+
+
+def _report_final(run: Run, data_dir: str, log: Log) -> None:
+    """The run's final score (from its analysis, computed where it is missing or stale), and a warning
+    where the model predicts (nearly) one class."""
+    _, final = run_analysis.current(run, data_dir, log=log)
+    log(f"{run.path}: done, final mIoU {_text(_rounded(final.scores.miou))} at {final.side} px "
+        f"({_text(run.final_miou_at_train_px)} at the training size, {run.train_px} px), "
+        f"{seconds_to_text(run.wall_seconds)}")
+    top = most_predicted(final.per_image.sum(0))
+    if top.share >= COLLAPSE_SHARE:
+        log(f"warning: {DISPLAY_NAMES[run.model]} predicts {top.name} for {top.share:.1%} of the validation "
+            "pixels: it has collapsed to (nearly) one class")
 
 
 def fit(config: RunConfig, force: bool = False, progress: bool = True, log: Log = print) -> Run:
     """Train ``config.model`` into ``config.run_dir``; reuse a finished identical run unless ``force``.
 
-    After the last epoch the model is scored at the masks' own size (:mod:`hw_lib.scoring`):
-    ``final_scores.npz`` (per image) and ``summary.json`` (which marks the run finished).
+    After the last epoch ``model.pt`` and ``summary.json`` (which marks the run finished) are written, then
+    the run is analysed (:mod:`hw_lib.run_analysis`: its final score at the masks' own size, as predict +
+    evaluate give it, and the report's analyses), here and for a reused run whose analysis is stale.
     """
     config = config.validate()
     check_bool("force", force)
     data_fingerprint = fingerprint(config.data_dir)
     if run_state(config, data_fingerprint, force) == "finished":
         log(f"{config.run_dir}: a finished run with the same config exists; reused (force=True retrains)")
-        return Run.load(config.run_dir)
-    training = _start(config, data_fingerprint, force, log)
-    _train_epochs(training, progress, log)
-    return _finish(training, log)
+        run = Run.load(config.run_dir)
+    else:
+        training = _start(config, data_fingerprint, force, log)
+        _train_epochs(training, progress, log)
+        run = _finish(training, log)
+    _report_final(run, config.data_dir, log)
+    return run
 
 
 def main(argv: list[str] | None = None) -> int:

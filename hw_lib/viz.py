@@ -121,14 +121,15 @@ def training_curves(run: Run) -> Figure:
     return fig
 
 
-def confusion_matrices(runs: dict[str, Run]) -> Figure:
-    """Row-normalised final confusion matrices in percent (true class -> predicted class), two panels a row."""
-    cols = min(2, len(runs))
-    rows = -(-len(runs) // cols)
+def confusion_matrices(matrices: dict[str, np.ndarray]) -> Figure:
+    """Row-normalised final confusion matrices (by model name) in percent (true class -> predicted class),
+    two panels a row."""
+    cols = min(2, len(matrices))
+    rows = -(-len(matrices) // cols)
     fig, axes = _figure(rows, cols, 3.1 * rows + 0.3, layout="constrained")
     image = None
-    for index, (ax, (name, run)) in enumerate(zip(axes.flat, runs.items())):
-        mat = np.array(run.summary.confusion, dtype=float)
+    for index, (ax, (name, confusion)) in enumerate(zip(axes.flat, matrices.items())):
+        mat = np.asarray(confusion, dtype=float)
         totals = mat.sum(1, keepdims=True)
         share = 100 * np.divide(mat, totals, out=np.zeros_like(mat), where=totals > 0)
         image = ax.imshow(share, cmap="Blues", vmin=0, vmax=100)
@@ -140,9 +141,9 @@ def confusion_matrices(runs: dict[str, Run]) -> Figure:
         ax.set_yticks(range(len(CLASS_NAMES)), CLASS_NAMES if first_column else [])
         ax.set(title=DISPLAY_NAMES.get(name, name), xlabel="predicted class",
                ylabel="true class" if first_column else "")
-    for ax in list(axes.flat)[len(runs):]:
+    for ax in list(axes.flat)[len(matrices):]:
         ax.axis("off")
     fig.colorbar(image, ax=axes[:, -1].tolist(), shrink=0.9, label="share of the true class (%)")
     fig.set_label(f"Row-normalised confusion matrices in percent (true class against predicted class) of "
-                  f"{_names(list(runs))} on the validation set, final models, at the masks' own size")
+                  f"{_names(list(matrices))} on the validation set, final models, at the masks' own size")
     return fig

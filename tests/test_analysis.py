@@ -2,18 +2,22 @@
 loss, a collapsed model, coarse or fine score maps, undertrained or converged runs."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from hw_lib import analysis, discussion, tables
+from hw_lib import analysis, atomic, discussion, run_analysis, tables
 from hw_lib.colors import labels_to_rgb
+from hw_lib.errors import ConfigError
 from hw_lib.metrics import DistanceBin, FinalScores, scores_from_matrix
-from hw_lib.runs import Run, RunSummary, save_final_scores, snapshot_path
+from hw_lib.run_analysis import RunAnalysis
+from hw_lib.runs import ANALYSIS, FINAL_SCORES, Run, RunSummary, save_final_scores, snapshot_path
 
 IDS = [f"{i:04d}" for i in range(40)]
+DATA = "../shared/dlcv_p2_data"  # only named: the fake runs are analysed already
 TRAIN_PIXELS = [10, 60, 8, 9, 3, 10, 0]  # Agriculture is the training split's most frequent class
 
 
@@ -53,27 +57,28 @@ def profile(near: float, far: float) -> list[DistanceBin]:
 
 def fake_run(folder: Path, name: str, mious: list[float], mats: np.ndarray, boundary: tuple[float, float] = (0.6, 0.8),
              ablation: dict[str, float] | None = None, train_px: int = 64) -> Run:
-    """A finished run directory as ``fit`` leaves it, with made-up numbers."""
+    """A finished and analysed run directory as ``fit`` leaves it, with made-up numbers."""
     path = folder / name
     path.mkdir()
-    save_final_scores(path / "final_scores.npz", FinalScores(IDS, mats, 512))
-    scores = scores_from_matrix(mats.sum(0))
-    history = [{"epoch": e + 1, "miou": m, "train_loss": 1.0} for e, m in enumerate(mious)]
-    summary = RunSummary(
-        model=name, epochs=len(mious), scored_at_px=512, scored_images=len(IDS), final_miou=scores.miou,
-        final_iou=scores.per_class(), final_pixel_accuracy=scores.pixel_accuracy, confusion=mats.sum(0).tolist(),
-        train_px=train_px, final_miou_at_train_px=mious[-1], best_miou_at_train_px=max(mious),
-        best_epoch=int(np.argmax(mious)) + 1, boundary_profile=profile(*boundary),
-        skip_ablation=ablation if ablation is not None else {}, train_class_pixels=TRAIN_PIXELS, wall_seconds=600.0,
-        train_images_per_second=8.0, device="cpu (x86_64, 2 threads)", precision="fp32",
-        weights="none: VGG16 trained from scratch", data_source="real")
-    config = {"optimizer": "adamw", "lr": 3e-4, "backbone_lr_scale": 1.0, "weight_decay": 1e-4, "schedule": "onecycle", "batch_size": 16,
-              "augment": True, "class_weighting": "none", "seed": 0, "model": name, "snapshot_epochs": [1, 2],
-              "sample_ids": ["0008"]}
+    save_final_scores(path / FINAL_SCORES, FinalScores(IDS, mats, 512))
+    atomic.write_json(path / ANALYSIS, RunAnalysis(
+        run_analysis.VERSION, "cpu", "fp32", scored_at_px=512, scored_images=len(IDS), miou_at_train_px=mious[-1],
+        skip_ablation=ablation if ablation is not None else {}, boundary_profile=profile(*boundary)).to_dict())
+    history = [{"epoch": e + 1, "miou": m, "train_loss": 1.0, "seconds": 300.0, "train_seconds": 250.0,
+                "train_images": 2000} for e, m in enumerate(mious)]
+    config = {"optimizer": "adamw", "lr": 3e-4, "backbone_lr_scale": 1.0, "weight_decay": 1e-4, "schedule": "onecycle",
+              "batch_size": 16, "augment": True, "class_weighting": "none", "seed": 0, "model": name,
+              "snapshot_epochs": [1, 2], "sample_ids": ["0008"], "crop_size": None, "data_dir": "../shared/dlcv_p2_data",
+              "run_dir": str(path)}
     provenance = {"data_dir": "../shared/dlcv_p2_data", "data_source": "real", "train_pairs": 2000,
-                  "val_pairs": len(IDS), "image_size": train_px, "weights": summary.weights, "device": "cpu",
-                  "precision": "fp32", "git_commit": "abc"}
-    return Run(path, config, provenance, history, summary)
+                  "val_pairs": len(IDS), "image_size": train_px, "weights": "none: VGG16 trained from scratch",
+                  "device": "cpu (x86_64, 2 threads)", "precision": "fp32", "git_commit": "abc",
+                  "train_class_pixels": TRAIN_PIXELS}
+    return Run(path, config, provenance, history, RunSummary(name, len(mious)))
+
+
+def results_of(runs: dict[str, Run]) -> analysis.Results:
+    return analysis.results(runs, DATA)
 
 
 FCN8S_SKIPS = {"pool3": 0.45, "pool4": 0.52, "pool4+pool3": 0.30}
@@ -86,7 +91,7 @@ def test_a_clearly_better_fcn8s_is_called_better_with_what_its_interval_covers(t
     runs = {"fcn32s": fake_run(tmp_path, "fcn32s", [0.3, 0.4], base, (0.50, 0.80)),
             "fcn16s": fake_run(tmp_path, "fcn16s", [0.3, 0.5], noisy_copy(base, rng), (0.55, 0.80), FCN16S_SKIPS),
             "fcn8s": fake_run(tmp_path, "fcn8s", [0.4, 0.6], per_image(0.9, rng), (0.75, 0.85), FCN8S_SKIPS)}
-    results = analysis.results(runs)
+    results = results_of(runs)
     diff = results.comparisons["fcn8s - fcn32s"]
     assert diff.excludes_zero and diff.low > 0.2
     assert diff.value == pytest.approx(results.model("fcn8s").miou.value - results.model("fcn32s").miou.value, abs=1e-6)
@@ -107,9 +112,9 @@ def test_a_clearly_better_fcn8s_is_called_better_with_what_its_interval_covers(t
 def test_the_majority_class_baseline_is_scored_like_the_models(tmp_path):
     rng = np.random.default_rng(6)
     runs = {name: fake_run(tmp_path, name, [0.5], per_image(0.7, rng)) for name in ("fcn32s", "fcn16s", "fcn8s")}
-    results = analysis.results(runs)
+    results = results_of(runs)
     base = results.majority_baseline
-    truth = runs["fcn32s"].final_scores().per_image.sum((0, 2))
+    truth = run_analysis.current(runs["fcn32s"])[1].per_image.sum((0, 2))
     expected = scores_from_matrix(np.diag(np.zeros(7)) + np.outer(truth, np.eye(7)[1]))
     assert base.class_name == "Agriculture" and base.miou.value == pytest.approx(expected.miou, abs=1e-6)
     assert base.pixel_accuracy == pytest.approx(truth[1] / truth.sum(), abs=1e-6)
@@ -125,7 +130,7 @@ def test_an_indistinguishable_fcn8s_is_not_called_better_and_the_reasons_are_giv
             "fcn16s": fake_run(tmp_path, "fcn16s", [0.5, 0.58, 0.61], base, (0.70, 0.90), FCN16S_SKIPS),
             "fcn8s": fake_run(tmp_path, "fcn8s", [0.4, 0.5, 0.55, 0.56, 0.60], noisy_copy(base, rng), (0.69, 0.88),
                               {"pool3": 0.6, "pool4": 0.6, "pool4+pool3": 0.59})}
-    results = analysis.results(runs)
+    results = results_of(runs)
     text = discussion.discussion(results)
     assert "**FCN8s and FCN32s cannot be told apart**" in text and "the interval includes 0" in text
     assert "Why: FCN8s was still improving" in text and "trained from scratch" in text and "beats" not in text
@@ -137,7 +142,7 @@ def test_a_worse_fcn8s_and_a_collapsed_model_are_reported_as_such(tmp_path):
     runs = {"fcn32s": fake_run(tmp_path, "fcn32s", [0.5, 0.6], per_image(0.9, rng)),
             "fcn16s": fake_run(tmp_path, "fcn16s", [0.1, 0.1], collapsed(), ablation=FCN16S_SKIPS),
             "fcn8s": fake_run(tmp_path, "fcn8s", [0.4, 0.5], per_image(0.6, rng), ablation=FCN8S_SKIPS)}
-    results = analysis.results(runs)
+    results = results_of(runs)
     text = discussion.discussion(results)
     assert "**FCN8s does not beat FCN32s**: FCN32s is better" in text
     assert "Collapsed (one class for 95.0% of the pixels or more): FCN16s to Agriculture" in text
@@ -151,7 +156,7 @@ def test_a_win_over_a_collapsed_baseline_says_what_it_measures(tmp_path):
     runs = {"fcn32s": fake_run(tmp_path, "fcn32s", [0.1, 0.1], collapsed()),
             "fcn16s": fake_run(tmp_path, "fcn16s", [0.3, 0.5], per_image(0.8, rng), ablation=FCN16S_SKIPS),
             "fcn8s": fake_run(tmp_path, "fcn8s", [0.4, 0.6], per_image(0.9, rng), ablation=FCN8S_SKIPS)}
-    text = discussion.discussion(analysis.results(runs))
+    text = discussion.discussion(results_of(runs))
     assert "**FCN8s beats FCN32s**" in text and "But FCN32s has collapsed: it gives Agriculture 100.0% of the pixels" in text
 
 
@@ -160,26 +165,27 @@ def test_no_resolution_caveat_and_no_undertraining_claim_where_they_do_not_hold(
     runs = {name: fake_run(tmp_path, name, [0.5, 0.6, 0.55], per_image(0.7, rng), train_px=512,
                            ablation={"fcn8s": FCN8S_SKIPS, "fcn16s": FCN16S_SKIPS}.get(name, {}))
             for name in ("fcn32s", "fcn16s", "fcn8s")}
-    text = discussion.discussion(analysis.results(runs))
+    text = discussion.discussion(results_of(runs))
     assert "class-score vector" not in text and "FCN32s 15x15, FCN16s 32x32 and FCN8s 64x64 cells per image." in text
     assert "undertrained" not in text and "FCN8s epoch 2 of 3" in text
 
 
-def test_the_header_says_how_the_runs_were_trained_and_scored_and_sets_the_seed_beside_them(tmp_path):
+def test_the_header_says_how_the_runs_were_trained_and_scored_and_sets_the_reference_beside_them(tmp_path):
     rng = np.random.default_rng(5)
     runs = {name: fake_run(tmp_path, name, [0.5], per_image(0.7, rng)) for name in ("fcn32s", "fcn16s", "fcn8s")}
-    results = analysis.results(runs)
+    results = results_of(runs)
     header, runs_table = discussion.report_header(results), tables.runs_table(results)
     assert "**Data:** the real course data" in header and "**Backbone weights:** none. Every VGG16" in header
     assert "trained at 64 px (the images resized), scored at 512 px" in header and "crops" not in header + runs_table
-    assert "the seed reports FCN32s 0.670 and FCN8s 0.699 mIoU, with ImageNet VGG16 weights, 20 epochs on a GPU at 512 px" in header
+    assert ("reports FCN32s 0.670 and FCN8s 0.699 mIoU, with ImageNet VGG16 weights, 20 epochs on a GPU, trained at "
+            "256 px (every second pixel) and scored at 512 px") in header
     assert ("Its runs differ: no ImageNet weights (every layer starts random), a CPU instead of a GPU, 64 px "
-            "training images instead of 512 and 1 epochs instead of 20; on a CPU the three models must train") in header
+            "training images instead of 256 and 1 epochs instead of 20; on a CPU the three models must train") in header
     assert "| 64 px |" in runs_table and "| FCN32s |" in runs_table
     assert "**Recipe:** AdamW with a one-cycle schedule, batch 16, 1 epochs, peak learning rate 0.0003" in header
     runs["fcn32s"].config["lr"] = 1e-4
     assert "peak learning rate FCN32s 0.0001, FCN16s 0.0003 and FCN8s 0.0003 (the preset's per-model setting)" in (
-        discussion.report_header(analysis.results(runs)))
+        discussion.report_header(results_of(runs)))
 
 
 def test_models_scored_on_different_images_are_not_compared(tmp_path):
@@ -187,7 +193,7 @@ def test_models_scored_on_different_images_are_not_compared(tmp_path):
     runs = {name: fake_run(tmp_path, name, [0.5], per_image(0.7, rng)) for name in ("fcn32s", "fcn8s")}
     save_final_scores(tmp_path / "fcn8s" / "final_scores.npz", FinalScores(IDS[::-1], per_image(0.7, rng), 512))
     with pytest.raises(Exception, match="different validation images"):
-        analysis.results(runs)
+        results_of(runs)
 
 
 def write_masks(run: Run, data_dir: Path, truth: np.ndarray, predictions: dict[int, np.ndarray]) -> None:
@@ -224,3 +230,26 @@ def test_a_one_class_mask_table_says_so(tmp_path):
     write_masks(run, tmp_path / "data", truth, {1: flat, 2: flat})
     text = discussion.mask_caption("fcn32s", analysis.mask_facts(run, tmp_path / "data"))
     assert "Every predicted mask is a single class at every snapshot shown." in text and "0.0% of their pixels" in text
+
+
+def test_a_run_of_another_model_is_refused_where_one_is_asked_for(tmp_path):
+    rng = np.random.default_rng(8)
+    for name in ("fcn32s", "fcn16s"):
+        run = fake_run(tmp_path, name, [0.5], per_image(0.7, rng))
+        atomic.write_json(run.path / "config.json", {"config": run.config, "provenance": run.provenance})
+        atomic.write_json(run.path / "summary.json", run.summary.to_dict())
+    (tmp_path / "fcn32s").rename(tmp_path / "fcn8s")  # an FCN32s run where FCN8s should be
+    with pytest.raises(ConfigError, match=r"fcn8s: holds a run of FCN32s, not of FCN8s; train FCN8s into it"):
+        analysis.load_runs(tmp_path, models=("fcn16s", "fcn8s"))
+
+
+def test_results_json_holds_the_run_s_facts_once_and_no_path_of_the_machine(tmp_path):
+    rng = np.random.default_rng(9)
+    runs = {name: fake_run(tmp_path, name, [0.4, 0.5], per_image(0.7, rng)) for name in ("fcn32s", "fcn8s")}
+    stored = json.loads(json.dumps(results_of(runs).to_dict()))
+    model = stored["models"]["fcn8s"]
+    assert model["train_px"] == model["provenance"]["image_size"] == 64 and model["epochs"] == len(model["history"])
+    assert model["per_class_iou"] == {k: round(v, 6) for k, v in scores_from_matrix(
+        np.array(model["confusion"])).per_class().items()}
+    assert "data_dir" not in model["config"] and "run_dir" not in model["config"] and "data_dir" not in model["provenance"]
+    assert str(tmp_path) not in json.dumps(stored) and stored["data_dir"] == DATA

@@ -1,8 +1,7 @@
-"""The course preset as the homework ran it: ImageNet VGG16 fine-tuned at 512 px, proven end to end on the
-CPU at tiny scale with a VGG16 state_dict put where torchvision looks; refused clearly where there is none."""
+"""The course preset as the homework ran it: ImageNet VGG16 fine-tuned, proven on the CPU at tiny scale with a
+VGG16 state_dict put where torchvision looks; refused clearly where there is none."""
 from __future__ import annotations
 
-import json
 import urllib.error
 
 import pytest
@@ -15,7 +14,7 @@ from hw_lib.errors import WeightsError
 from hw_lib.models import build_model, imagenet_cache_file
 from hw_lib.models.backbone import sha256_prefix
 from hw_lib.pipeline import build_report
-from hw_lib.synth import write_dataset
+from hw_lib.train import fit
 
 
 def put_vgg16_in_the_hub_cache(torch_home, monkeypatch) -> str:
@@ -30,8 +29,8 @@ def put_vgg16_in_the_hub_cache(torch_home, monkeypatch) -> str:
 
 def test_the_course_preset_fine_tunes_imagenet_weights_and_course_scratch_trains_from_scratch():
     course, scratch = RunConfig.preset("course", model="fcn8s"), RunConfig.preset("course-scratch", model="fcn8s")
-    assert (course.weights, course.image_size, course.backbone_lr_scale) == ("imagenet", 512, 0.1)
-    assert (scratch.weights, scratch.image_size, scratch.backbone_lr_scale) == ("none", 512, 1.0)
+    assert (course.weights, course.image_size, course.backbone_lr_scale, course.epochs) == ("imagenet", 256, 0.1, 20)
+    assert (scratch.weights, scratch.image_size, scratch.backbone_lr_scale) == ("none", 256, 1.0)
 
 
 def test_the_backbone_learns_at_a_fraction_of_the_new_layers_rate():
@@ -49,20 +48,18 @@ def test_the_backbone_learns_at_a_fraction_of_the_new_layers_rate():
     assert max(p[1] for p in peaks) == pytest.approx(3e-4, rel=0.05)
 
 
-def test_the_course_path_runs_end_to_end_on_the_cpu_with_imagenet_weights(tmp_path, monkeypatch):
+@pytest.mark.slow
+def test_the_course_preset_trains_from_the_imagenet_weights_torchvision_caches(tmp_path, monkeypatch, synth_dir):
     digest = put_vgg16_in_the_hub_cache(tmp_path / "torch_home", monkeypatch)
-    data = write_dataset(tmp_path / "data", n_train=1, n_val=3, size=512, seed=2)
-    few = {"epochs": 1, "val_limit": 1, "sample_ids": ["0008"]}  # one training pair, two validation images
-    files = build_report("course", data, tmp_path / "report", tmp_path / "runs", overrides=few, pdf=False,
-                         allow_cpu=True)
-    results = json.loads(files["results"].read_text())
-    for model in results["models"].values():
-        assert model["weights"] == ("imagenet: torchvision VGG16_Weights.IMAGENET1K_V1 (vgg16-397923af.pth, "
-                                    f"sha256 {digest}...)")
-        assert model["train_px"] == model["scored_at_px"] == 512 and model["recipe"]["backbone_lr_scale"] == 0.1
-    html = files["html"].read_text()
-    assert "Backbone weights:</strong> imagenet: torchvision VGG16_Weights.IMAGENET1K_V1" in html
-    assert "course preset" in html
+    saved = torch.load(imagenet_cache_file(), weights_only=True)
+    built = build_model("fcn8s", "imagenet")
+    assert all(torch.equal(built.state_dict()[k], v) for k, v in saved.items())  # the cached file, as loaded
+    few = {"epochs": 1, "val_limit": 1, "train_limit": 2, "batch_size": 2, "image_size": 64, "device": "cpu"}
+    run = fit(RunConfig.preset("course", model="fcn8s", data_dir=str(synth_dir), run_dir=str(tmp_path / "run"), **few),
+              progress=False)
+    assert run.provenance["weights"] == ("imagenet: torchvision VGG16_Weights.IMAGENET1K_V1 (vgg16-397923af.pth, "
+                                         f"sha256 {digest}...)")
+    assert run.config["backbone_lr_scale"] == 0.1 and run.finished
 
 
 def test_without_the_weights_the_course_preset_stops_before_it_trains_or_writes(tmp_path, monkeypatch, synth_dir):

@@ -20,7 +20,7 @@ from papermill.iorw import load_notebook_node
 from papermill.parameterize import parameterize_notebook
 
 from hw_lib.errors import ConfigError
-from hw_lib.runs import latest_runs_dir
+from hw_lib.runs import Run, latest_runs_dir
 
 from .helpers import REPO, SMOKE, outputs, require_browser
 
@@ -37,17 +37,21 @@ def run_from_notebooks_folder(name: str, parameters: dict[str, Any], out: Path) 
     return out
 
 
-def test_the_train_notebook_runs_from_its_folder_with_paths_read_from_the_repository(synth_dir, tmp_path):
-    run_dir = tmp_path / "runs" / "fcn32s"
-    relative = os.path.relpath(run_dir, REPO)  # relative to the repository, not to notebooks/
-    executed = run_from_notebooks_folder("train.ipynb", {"model": "fcn32s", "data_dir": str(synth_dir),
-                                                         "run_dir": relative, "epochs": 1, **SMOKE},
-                                         tmp_path / "train.ipynb")
-    assert (run_dir / "summary.json").is_file()
-    text = "\n".join(outputs(executed, "text"))
-    assert "final_miou" in text and len(list(outputs(executed, "png"))) == 1
+@pytest.mark.slow
+def test_the_train_notebook_with_only_the_model_changed_writes_that_model_where_it_says(synth_dir, tmp_path,
+                                                                                        monkeypatch):
+    monkeypatch.setenv("HW_RUNS_DIR", str(tmp_path / "runs"))  # where runs/<preset>-<source>/ would be
+    executed = run_from_notebooks_folder("train.ipynb", {"model": "fcn32s", "data_dir": str(synth_dir), **SMOKE},
+                                         tmp_path / "train.ipynb")  # SMOKE and data_dir only make it quick
+    run_dir = tmp_path / "runs" / "demo-synthetic" / "fcn32s"
+    text = list(outputs(executed, "text"))
+    assert text[0].startswith(f"fcn32s with the demo preset, data {synth_dir}: writes {run_dir}")
+    assert Run.load(run_dir).model == "fcn32s" and Run.load(run_dir).finished
+    assert not (tmp_path / "runs" / "demo-synthetic" / "fcn8s").exists()
+    assert "final_miou" in "\n".join(text) and len(list(outputs(executed, "png"))) == 1
 
 
+@pytest.mark.slow
 def test_the_report_notebook_runs_from_its_folder(tiny_runs, synth_dir, tmp_path):
     executed = run_from_notebooks_folder("report.ipynb", {"runs_dir": os.path.relpath(tiny_runs, REPO),
                                                           "data_dir": str(synth_dir)}, tmp_path / "report.ipynb")
@@ -55,6 +59,7 @@ def test_the_report_notebook_runs_from_its_folder(tiny_runs, synth_dir, tmp_path
     assert "| model | mIoU at 64 px |" in text and "gradient check passed" in text
 
 
+@pytest.mark.slow
 def test_the_report_notebook_says_what_to_run_first_when_there_are_no_runs(tmp_path):
     with pytest.raises(Exception, match=r"no run of FCN32s there; train it first \(./run_all.sh, or "
                                         r"notebooks/train.ipynb with that run_dir\)"):
@@ -113,8 +118,9 @@ def lab(tiny_runs, synth_dir, tmp_path):
     folder.mkdir()
     nb = nbformat.read(NOTEBOOKS / "report.ipynb", as_version=4)
     cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
-    cell.source = re.sub(r"^runs_dir = None", f"runs_dir = {str(tiny_runs)!r}", cell.source, flags=re.M)
-    cell.source = re.sub(r"^data_dir = None", f"data_dir = {str(synth_dir)!r}", cell.source, flags=re.M)
+    cell.source = re.sub(r'^runs_dir = "default"', f"runs_dir = {str(tiny_runs)!r}", cell.source, flags=re.M)
+    cell.source = re.sub(r'^data_dir = "default"', f"data_dir = {str(synth_dir)!r}", cell.source, flags=re.M)
+    assert str(tiny_runs) in cell.source and str(synth_dir) in cell.source
     nbformat.write(nb, folder / "report.ipynb")
     port, token = free_port(), secrets.token_hex(16)
     command = [sys.executable, "-m", "jupyterlab", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
@@ -136,6 +142,7 @@ def lab(tiny_runs, synth_dir, tmp_path):
         server.wait(timeout=30)
 
 
+@pytest.mark.slow
 @pytest.mark.browser
 def test_run_all_in_jupyterlab_shows_the_miou_table(lab, driver):
     from selenium.webdriver.common.by import By

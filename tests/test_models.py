@@ -92,9 +92,37 @@ def test_skips_can_be_left_out_at_inference(built):
     with torch.no_grad():
         full, no_pool3 = built["fcn8s"](x), built["fcn8s"](x, drop=("pool3",))
         assert full.shape == no_pool3.shape and not torch.equal(full, no_pool3)
-        assert torch.equal(built["fcn16s"](x, drop=()), built["fcn16s"](x))
+        fcn16s = built["fcn16s"]
+        without = fcn16s(x, drop=("pool4",))
+        assert torch.equal(without, fcn16s.upsample16(fcn16s.classifier(fcn16s.to_pool5(fcn16s.to_pool4(x)))))
+        assert not torch.allclose(without, fcn16s(x))  # pool4 is added unweighted, so leaving it out shows
     with pytest.raises(ValueError, match="FCN32s has no skip pool4 \\(its skips: none\\)"):
         built["fcn32s"](x, drop=("pool4",))
+
+
+@pytest.mark.parametrize("name, path", [("fcn32s", ["classifier.7"]), ("fcn16s", ["classifier.7", "upsample16"]),
+                                        ("fcn8s", ["classifier.7", "upsample8"])])
+def test_an_impulse_in_one_score_cell_lands_centred_on_that_cell_s_receptive_field(built, name, path):
+    """Class scores of fc6-fc7 cell (i, j), which sees pool5 cells i..i+1, i.e. input pixels 32i..32i+63,
+    come out of the upsampling centred on pixel 32i + 31.5: the output is not shifted against the input."""
+    model = built[name]
+    layers = dict(model.named_modules())
+    side = 160
+    cells = side // 32 - 1  # the fc6-fc7 map: pool5's side less one (the 2x2 fc6)
+    i, j = 1, 3
+    scores = torch.zeros(1, 7, cells, cells)
+    scores[0, 2, i, j] = 1.0
+    with torch.no_grad():
+        out = scores
+        for layer in path:
+            out = layers[layer](out)
+    response = out[0].abs().sum(0)
+    assert response.shape == (side, side)
+    rows, cols = torch.meshgrid(torch.arange(side, dtype=torch.float64), torch.arange(side, dtype=torch.float64),
+                                indexing="ij")
+    weights = response.double() / response.sum()
+    assert (weights * rows).sum().item() == pytest.approx(32 * i + 31.5, abs=1e-6)
+    assert (weights * cols).sum().item() == pytest.approx(32 * j + 31.5, abs=1e-6)
 
 
 def test_non_square_inputs_work_too(built):
