@@ -34,6 +34,7 @@ from .errors import ConfigError
 from .metrics import DistanceBin, FinalScores
 from .models import MODELS
 from .paths import REPO, REPORTS, RUNS
+from .runtime import describe_device
 
 CONFIG = "config.json"
 METRICS = "metrics.jsonl"
@@ -69,12 +70,6 @@ def git_commit(root: Path | None = None) -> str:
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     return commit + ("+dirty" if dirty else "")
-
-
-def describe_device(device: torch.device) -> str:
-    if device.type == "cuda":
-        return f"cuda ({torch.cuda.get_device_name(device)})"
-    return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
 
 
 def environment(device: torch.device) -> dict[str, str]:
