@@ -95,7 +95,7 @@ class ModelResult:
 
     @property
     def precision(self) -> str:
-        return self.provenance["precision"]
+        return self.run.precision
 
     @property
     def git_commit(self) -> str:

@@ -7,9 +7,11 @@ AdamW step) on random data, after warm-up steps (cudnn autotuning, compilation).
 the model's forward + backward FLOPs (``torch.utils.flop_counter``) at the measured rate.
 
 - naive: float32, contiguous tensors, torch's default (multi-tensor) AdamW;
-- fast: bf16 autocast + channels_last on CUDA (what ``fit`` uses there by default) and on CPUs with
-  native bf16 (where ``fit`` takes it when asked, ``precision="bf16"``), float32 elsewhere; the fused
-  AdamW kernel; ``--compile`` adds torch.compile.
+- fast: on CUDA what ``fit`` picks there by default (``precision="auto"``: bf16 autocast from compute
+  capability 8.0, fp16 autocast + gradient scaler on 7.x, float32 below; channels_last with
+  autocast); on a CPU bf16 autocast + channels_last where the CPU has native bf16 (``fit`` takes it
+  when asked, ``precision="bf16"``; native is not always faster), float32 elsewhere; the fused AdamW
+  kernel; ``--compile`` adds torch.compile.
 """
 from __future__ import annotations
 
@@ -28,7 +30,7 @@ from .cli import run_cli
 from .data import Split
 from .engine import Batches, make_optimization, predict_labels, train_one_epoch
 from .models import MODELS, build_model
-from .runtime import Runtime, cpu_has_native_bf16
+from .runtime import PRECISION_TEXT, Runtime, cpu_has_native_bf16
 
 
 @dataclass(frozen=True)
@@ -61,7 +63,8 @@ def measure(model_name: str, runtime: Runtime, size: int, batch: int, steps: int
     torch.manual_seed(0)
     model = runtime.prepare(build_model(model_name))
     step_model = torch.compile(model) if compile_model else model
-    optim = make_optimization(model, "adamw", 1e-5, 0.0, "constant", warmup + steps, fused=fused)
+    optim = make_optimization(model, "adamw", 1e-5, 0.0, "constant", warmup + steps, fused=fused,
+                              scaler=runtime.grad_scaler())
     gen = torch.Generator().manual_seed(0)
     train_one_epoch(step_model, random_split(batch * warmup, size, runtime.device, 1), Batches(batch), optim, runtime,
                     gen, epoch=0)
@@ -84,9 +87,11 @@ def run_bench(models: list[str], device: str = "auto", size: int = 512, batch: i
               warmup: int = 3, compile_model: bool = False) -> list[Measurement]:
     """The naive and the fast path for each model, measured one after the other."""
     naive = Runtime.create(device, "fp32")
-    fast_precision = "bf16" if naive.device.type == "cuda" or cpu_has_native_bf16() else "fp32"
-    if fast_precision == "fp32":
-        print(f"fast path on {naive.device}: float32 (no native bf16 here), fused AdamW", flush=True)
+    if naive.device.type == "cuda":
+        fast_precision = Runtime.create(device, "auto").precision
+    else:
+        fast_precision = "bf16" if cpu_has_native_bf16() else "fp32"
+    print(f"fast path on {naive.device}: {PRECISION_TEXT[fast_precision]}, fused AdamW", flush=True)
     results = []
     for name in models:
         flops = training_flops_per_image(name, size, naive.device)

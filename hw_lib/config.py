@@ -16,6 +16,7 @@ from .data import SAMPLE_IDS, data_source
 from .errors import ConfigError
 from .models import MODELS, SIDE_RULE, valid_side
 from .paths import RUNS
+from .runtime import PRECISIONS
 
 #: a parameter's value meaning "the preset's value" (for ``run_dir``: ``runs/<preset>-<source>/<model>``).
 #: None is a value of its own: ``image_size=None`` trains on whole images.
@@ -23,7 +24,6 @@ DEFAULT = "default"
 DEVICES = ("auto", "cpu", "cuda")
 #: fields that do not make a run a different run
 EXECUTION_DETAILS = ("run_dir", "data_dir", "compile")
-PRECISIONS = ("auto", "fp32", "bf16")
 OPTIMIZERS = ("adamw", "sgd")
 SCHEDULES = ("onecycle", "cosine", "constant")
 CLASS_WEIGHTINGS = ("none", "inverse_sqrt")
@@ -162,7 +162,10 @@ HELP = {
     "sample_ids": "validation ids whose masks are saved",
     "weights": "VGG16 backbone: imagenet (torchvision), the path of a VGG16 state_dict, or none",
     "device": "auto (CUDA when present), cpu or cuda",
-    "precision": "auto (bf16 autocast on CUDA, fp32 on a CPU), fp32 or bf16 (on a CPU only with native bf16)",
+    "precision": "auto: on CUDA by compute capability, bf16 autocast from 8.0, fp16 autocast + gradient scaler on "
+                 "7.x, fp32 below 7.0; fp32 on a CPU. Or fp32; bf16 (CUDA 8.0+, or a CPU with AVX512-BF16/AMX: "
+                 "allowed there, not necessarily faster: measure it); fp16 (any CUDA card; on a CPU to test the "
+                 "float16 path: not faster than fp32 unless measured, emulated without AVX512-FP16/AMX-FP16)",
     "compile": "torch.compile the model (for CUDA; not part of a run's identity)",
     "seed": "seed of initialisation, shuffling, augmentation and dropout",
 }

@@ -4,10 +4,19 @@ The fast path (CUDA): the whole split lives on the GPU as uint8, batches are gat
 and normalised there, and the host never waits per step (the loss is accumulated on the device
 and read every ``sync_every`` steps). Optimizer steps use the fused kernels (one pass over all
 parameters, on the CPU too).
+
+float16 (``precision="fp16"``) trains through a gradient scaler: the loss is scaled up so small
+gradients survive float16, and a step whose gradients overflow is skipped (neither the weights
+nor the optimizer's step count move) while the scale is halved. The learning-rate
+schedule advances on every step, taken or skipped: it counts training steps, as the data does.
+A non-finite loss in float16 (an activation beyond float16's 65504) is such a skipped step; only
+``FP16_NONFINITE_LIMIT`` of them in a row (or a whole epoch of them) count as divergence. In
+float32 and bf16 the first non-finite loss does.
 """
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
@@ -23,6 +32,11 @@ from .models import FCN
 from .runtime import Runtime
 from .transforms import random_crop, random_dihedral
 
+#: float16 steps in a row with a non-finite loss (each skipped by the gradient scaler) that stop training
+FP16_NONFINITE_LIMIT = 10
+#: images per forward pass of validation and scoring
+PREDICT_BATCH = 16
+
 
 class NonFiniteLoss(Exception):
     """The loss became NaN or infinite (``fit`` turns it into a TrainingError that names the checkpoint)."""
@@ -30,9 +44,10 @@ class NonFiniteLoss(Exception):
 
 @dataclass(frozen=True)
 class EpochStats:
-    loss: float
+    loss: float  # mean over the steps with a finite loss
     seconds: float
     images: int
+    skipped: int = 0  # float16 steps with a non-finite loss, skipped by the gradient scaler
 
 
 @dataclass(frozen=True)
@@ -47,10 +62,27 @@ class Batches:
 
 @dataclass(frozen=True)
 class Optimization:
-    """The optimizer and its per-step learning-rate schedule."""
+    """The optimizer, its per-step learning-rate schedule and, for float16, the gradient scaler."""
 
     optimizer: torch.optim.Optimizer
     scheduler: torch.optim.lr_scheduler.LRScheduler
+    scaler: torch.amp.GradScaler | None = None
+
+    def step(self, loss: torch.Tensor) -> None:
+        """Backward, optimizer step (through the scaler, which skips a step whose gradients overflow) and
+        schedule step."""
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.scaler is None:
+            loss.backward()
+            self.optimizer.step()
+            self.scheduler.step()
+            return
+        self.scaler.scale(loss).backward()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        with warnings.catch_warnings():  # a skipped first step (unfused optimizer): the schedule still counts it
+            warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler\.step\(\)` before")
+            self.scheduler.step()
 
     @property
     def lr(self) -> float:
@@ -79,22 +111,28 @@ def train_one_epoch(model: nn.Module, split: Split, batches: Batches, optim: Opt
                     on_progress: Callable[[int, float], None] | None = None) -> EpochStats:
     """One pass over ``split`` (already on ``runtime.device``) in shuffled batches (last partial dropped).
 
-    ``model`` may be a torch.compile'd wrapper. Raises :class:`NonFiniteLoss` naming the epoch and step.
-    ``on_progress(steps_done, mean_loss)`` is called at each synchronisation point.
+    ``model`` may be a torch.compile'd wrapper. Raises :class:`NonFiniteLoss` naming the epoch and step
+    (with a gradient scaler: after ``FP16_NONFINITE_LIMIT`` skipped steps in a row, see the module's
+    docstring). ``on_progress(steps_done, mean_loss)`` is called at each synchronisation point.
     """
     model.train()
     n = len(split)
     steps = steps_per_epoch(n, batches.size)
+    limit = 1 if optim.scaler is None else min(FP16_NONFINITE_LIMIT, steps)
     order = torch.randperm(n, generator=generator)
-    loss_sum = torch.zeros((), device=runtime.device)
-    first_bad = torch.full((), -1, device=runtime.device, dtype=torch.long)
+    zero = torch.zeros((), device=runtime.device, dtype=torch.long)
+    loss_sum, finite_steps = torch.zeros((), device=runtime.device), zero.clone()
+    streak, first_bad = zero.clone(), zero - 1  # non-finite losses in a row; the step where they reached limit
     start = time.perf_counter()
 
     def check(done: int) -> float:
         if int(first_bad) >= 0:
-            raise NonFiniteLoss(f"the loss became NaN or infinite at epoch {epoch}, step {int(first_bad) + 1} "
-                                f"of {steps}")
-        mean = float(loss_sum) / done
+            where = f"epoch {epoch}, step {int(first_bad) + 1} of {steps}"
+            if optim.scaler is None:
+                raise NonFiniteLoss(f"the loss became NaN or infinite at {where}")
+            raise NonFiniteLoss(f"the loss was NaN or infinite in {limit} float16 step{'s' * (limit > 1)} in a row "
+                                f"(each skipped by the gradient scaler), the last at {where}")
+        mean = float(loss_sum) / max(1, int(finite_steps))
         if on_progress is not None:
             on_progress(done, mean)
         return mean
@@ -109,22 +147,23 @@ def train_one_epoch(model: nn.Module, split: Split, batches: Batches, optim: Opt
         with runtime.autocast():
             logits = model(runtime.inputs(images))
         loss = F.cross_entropy(logits.float(), labels.long(), weight=batches.loss_weights)
-        optim.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optim.optimizer.step()
-        optim.scheduler.step()
+        optim.step(loss)
         loss = loss.detach()
-        first_bad = torch.where((first_bad < 0) & ~torch.isfinite(loss), step, first_bad)
-        loss_sum += loss
+        finite = torch.isfinite(loss)
+        streak = torch.where(finite, 0, streak + 1)
+        first_bad = torch.where((first_bad < 0) & (streak >= limit), step, first_bad)
+        loss_sum += torch.where(finite, loss, 0.0)
+        finite_steps += finite
         if (step + 1) % sync_every == 0 and step + 1 < steps:
             check(step + 1)
     mean_loss = check(steps)
     runtime.synchronize()
-    return EpochStats(mean_loss, time.perf_counter() - start, steps * min(batches.size, n))
+    return EpochStats(mean_loss, time.perf_counter() - start, steps * min(batches.size, n),
+                      skipped=steps - int(finite_steps))
 
 
 @torch.no_grad()
-def predict_labels(model: nn.Module, images: torch.Tensor, runtime: Runtime, batch_size: int = 16,
+def predict_labels(model: nn.Module, images: torch.Tensor, runtime: Runtime, batch_size: int = PREDICT_BATCH,
                    drop: Collection[str] = (), size: tuple[int, int] | None = None) -> torch.Tensor:
     """uint8 ``(N, H, W)`` predicted labels of uint8 images ``(N, 3, H, W)``, on ``runtime.device``.
 
@@ -145,7 +184,7 @@ def predict_labels(model: nn.Module, images: torch.Tensor, runtime: Runtime, bat
     return torch.cat(out)
 
 
-def predict_split(model: nn.Module, split: Split, runtime: Runtime, batch_size: int = 16,
+def predict_split(model: nn.Module, split: Split, runtime: Runtime, batch_size: int = PREDICT_BATCH,
                   drop: Collection[str] = ()) -> tuple[ConfusionMatrix, torch.Tensor]:
     """The confusion matrix over the whole split, and the predicted labels."""
     pred = predict_labels(model, split.images, runtime, batch_size, drop)
@@ -198,7 +237,9 @@ def make_scheduler(optimizer: torch.optim.Optimizer, name: str,
 
 
 def make_optimization(model: FCN, name: str, lr: float, weight_decay: float, schedule: str, total_steps: int,
-                      backbone_lr_scale: float = 1.0, fused: bool = True) -> Optimization:
-    """The optimizer and its schedule for ``total_steps`` training steps."""
+                      backbone_lr_scale: float = 1.0, fused: bool = True,
+                      scaler: torch.amp.GradScaler | None = None) -> Optimization:
+    """The optimizer and its schedule for ``total_steps`` training steps, stepping through ``scaler``
+    (``Runtime.grad_scaler()``: float16) when given."""
     optimizer = make_optimizer(model, name, lr, weight_decay, backbone_lr_scale, fused)
-    return Optimization(optimizer, make_scheduler(optimizer, schedule, total_steps))
+    return Optimization(optimizer, make_scheduler(optimizer, schedule, total_steps), scaler)

@@ -35,6 +35,7 @@ from .errors import ConfigError
 from .metrics import FinalScores
 from .models import MODELS
 from .paths import REPO, REPORTS, RUNS
+from .runtime import describe_device
 
 CONFIG = "config.json"
 METRICS = "metrics.jsonl"
@@ -71,12 +72,6 @@ def git_commit(root: Path | None = None) -> str:
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     return commit + ("+dirty" if dirty else "")
-
-
-def describe_device(device: torch.device) -> str:
-    if device.type == "cuda":
-        return f"cuda ({torch.cuda.get_device_name(device)})"
-    return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
 
 
 def environment(device: torch.device) -> dict[str, str]:
@@ -214,6 +209,13 @@ class Run:
     def train_px(self) -> int:
         """The side of the images it trained on (the data's own where ``image_size`` is None)."""
         return self.provenance["image_size"]
+
+    @property
+    def precision(self) -> str:
+        """The run's precision, e.g. ``fp16``; ``bf16 then fp16`` for a run resumed in another one."""
+        first = self.provenance["precision"]
+        seen = [first] + [r.get("precision", first) for r in self.provenance.get("resumed", [])]
+        return " then ".join(p for i, p in enumerate(seen) if i == 0 or p != seen[i - 1])
 
     @property
     def final_miou_at_train_px(self) -> float | None:

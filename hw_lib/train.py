@@ -1,8 +1,10 @@
 """Train one model into a run directory: ``fit(config)`` or ``python -m hw_lib.train``.
 
 Each epoch is seeded from ``(seed, epoch)`` and the checkpoint is written atomically at its
-end, so a killed run, started again with the same command, resumes after the last completed
-epoch and (on the CPU) ends with exactly the numbers of an uninterrupted run.
+end (with the float16 gradient scaler's state), so a killed run, started again with the same
+command, resumes after the last completed epoch and (on the CPU) ends with exactly the numbers of
+an uninterrupted run. Running out of memory stops a run with one line that says what to change
+(:mod:`hw_lib.memory`); the checkpoint of the last finished epoch stays.
 """
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -28,6 +30,7 @@ from .colors import NUM_CLASSES, labels_to_rgb
 from .config import RunConfig, check_bool
 from .data import Split, data_source, fingerprint, load_split, split_dirs, validation_ids
 from .engine import (
+    PREDICT_BATCH,
     Batches,
     EpochStats,
     NonFiniteLoss,
@@ -39,6 +42,7 @@ from .engine import (
     train_one_epoch,
 )
 from .errors import ConfigError, TrainingError
+from .memory import out_of_memory_message
 from .metrics import COLLAPSE_SHARE, Scores, most_predicted
 from .models import DISPLAY_NAMES, FCN, build_model
 from .runs import (
@@ -57,6 +61,7 @@ from .runs import (
 from .runtime import Runtime
 
 Log = Callable[[str], None]
+T = TypeVar("T")
 
 
 def load_data(config: RunConfig, log: Log = print) -> tuple[Split, Split]:
@@ -135,17 +140,31 @@ def _provenance(config: RunConfig, runtime: Runtime, model: FCN, train: Split, v
 
 
 def _resume(training: Training) -> None:
-    """Restore the last completed epoch into ``training``: weights, optimizer, schedule, history."""
+    """Restore the last completed epoch into ``training``: weights, optimizer, schedule, gradient scaler,
+    history. A run resumed in another precision (``auto`` on another card) starts a fresh scaler or drops it."""
     path = training.run_dir / CHECKPOINT
     ckpt = load_checkpoint(path, expected_model=training.config.model)
     load_weights(training.model, ckpt["model"], path)
     training.optim.optimizer.load_state_dict(ckpt["optimizer"])
     training.optim.scheduler.load_state_dict(ckpt["scheduler"])
+    if training.optim.scaler is not None and ckpt.get("scaler"):
+        training.optim.scaler.load_state_dict(ckpt["scaler"])
     training.history = ckpt["history"]
     training.provenance = Run.load(training.run_dir).provenance
     now = environment(training.runtime.device)
     training.provenance.setdefault("resumed", []).append(
-        {"after_epoch": ckpt["epoch"], **{k: now[k] for k in ("device", "started", "git_commit")}})
+        {"after_epoch": ckpt["epoch"], **{k: now[k] for k in ("device", "started", "git_commit")},
+         "precision": training.runtime.precision})
+
+
+def _within_memory(training: Training, phase: str, epoch: int, side: int, call: Callable[[], T]) -> T:
+    """``call()``; running out of memory in it stops the run with one line (``memory.out_of_memory_message``)."""
+    try:
+        return call()
+    except torch.OutOfMemoryError:
+        pass  # raised outside the handler: the failed frames, and the memory they hold, are let go
+    raise TrainingError(out_of_memory_message(phase, epoch, training.config, side, training.runtime,
+                                              training.run_dir / CHECKPOINT, PREDICT_BATCH))
 
 
 def _start(config: RunConfig, data_fingerprint: str, force: bool, log: Log) -> Training:
@@ -159,18 +178,19 @@ def _start(config: RunConfig, data_fingerprint: str, force: bool, log: Log) -> T
     train, val = train.to(runtime.device), val.to(runtime.device)
     optim = make_optimization(model, config.optimizer, config.lr, config.weight_decay, config.schedule,
                               config.epochs * steps_per_epoch(len(train), config.batch_size),
-                              config.backbone_lr_scale)
+                              config.backbone_lr_scale, scaler=runtime.grad_scaler())
     batches = Batches(config.batch_size, config.augment, config.crop_size,
                       class_weights(train.labels, config.class_weighting))
     training = Training(config, runtime, model, torch.compile(model) if config.compile else model, optim, batches,
                         train, val, history=[], provenance=provenance)
     if state == "resume":
         _resume(training)
-        log(f"{config.run_dir}: resuming after epoch {len(training.history)} of {config.epochs}")
+        log(f"{config.run_dir}: resuming after epoch {len(training.history)} of {config.epochs} on "
+            f"{runtime.describe()}")
     else:
         log(f"{config.run_dir}: training {DISPLAY_NAMES[config.model]} on {len(train)} {provenance['data_source']} "
-            f"pairs, {provenance['image_size']} px, {config.epochs} epochs, {provenance['device']}, "
-            f"{runtime.precision}; backbone weights: {model.backbone_weights}")
+            f"pairs, {provenance['image_size']} px, {config.epochs} epochs, {runtime.describe()}; backbone weights: "
+            f"{model.backbone_weights}")
     atomic.write_json(training.run_dir / CONFIG, {"config": config.to_dict(), "provenance": training.provenance})
     atomic.write_jsonl(training.run_dir / METRICS, training.history)
     return training
@@ -195,26 +215,33 @@ def _epoch_record(epoch: int, stats: EpochStats, scores: Scores, lr: float, seco
 def _train_epoch(training: Training, epoch: int, on_progress: Callable[[int, float], None]) -> str:
     """Train, validate, snapshot and checkpoint one epoch; returns its log line."""
     config, started = training.config, time.perf_counter()
+    side = training.provenance["image_size"]
     try:
-        stats = train_one_epoch(training.step_model, training.train, training.batches, training.optim,
-                                training.runtime, _seed_epoch(config.seed, epoch), epoch, on_progress=on_progress)
+        stats = _within_memory(training, "training", epoch, config.crop_size or side, lambda: train_one_epoch(
+            training.step_model, training.train, training.batches, training.optim, training.runtime,
+            _seed_epoch(config.seed, epoch), epoch, on_progress=on_progress))
     except NonFiniteLoss as e:
         kept = (f"the last good checkpoint ({training.run_dir / CHECKPOINT}, epoch {epoch - 1}) is kept" if epoch > 1
                 else "no epoch had finished, so there is no checkpoint")
-        raise TrainingError(f"{e}; training stopped and {kept}. Lower lr (now {config.lr}) and train again") from None
-    matrix, pred = predict_split(training.step_model, training.val, training.runtime)
+        fp16 = " or use precision=fp32 (float16 ends at 65504)" if training.runtime.precision == "fp16" else ""
+        raise TrainingError(f"{e}; training stopped and {kept}. Lower lr (now {config.lr}){fp16} and train "
+                            "again") from None
+    matrix, pred = _within_memory(training, "validation", epoch, side,
+                                  lambda: predict_split(training.step_model, training.val, training.runtime))
     scores = matrix.compute()
     if epoch in config.snapshot_epochs:
         _save_snapshots(training.run_dir, epoch, training.val, pred, config.sample_ids)
     seconds = time.perf_counter() - started
     training.history.append(_epoch_record(epoch, stats, scores, training.optim.lr, seconds))
+    scaler = training.optim.scaler
     save_checkpoint(training.run_dir / CHECKPOINT, training.model, config, epoch, extra={
         "optimizer": training.optim.optimizer.state_dict(), "scheduler": training.optim.scheduler.state_dict(),
-        "history": training.history})
+        "history": training.history, **({"scaler": scaler.state_dict()} if scaler is not None else {})})
     atomic.write_jsonl(training.run_dir / METRICS, training.history)
+    skipped = f"  {stats.skipped} float16 steps skipped (loss overflow)" if stats.skipped else ""
     return (f"epoch {epoch:>3}/{config.epochs}  loss {stats.loss:.4f}  val mIoU {scores.miou:.4f}  "
             f"acc {scores.pixel_accuracy:.4f}  {seconds:.1f}s  "
-            f"ETA {seconds_to_text(seconds * (config.epochs - epoch))}")
+            f"ETA {seconds_to_text(seconds * (config.epochs - epoch))}{skipped}")
 
 
 def _show_progress(bar: tqdm, epoch: int, done_before: int, done: int, loss: float) -> None:
@@ -275,6 +302,8 @@ def fit(config: RunConfig, force: bool = False, progress: bool = True, log: Log 
         training = _start(config, data_fingerprint, force, log)
         _train_epochs(training, progress, log)
         run = _finish(training, log)
+        _within_memory(training, "final scoring", config.epochs, run.train_px,
+                       lambda: run_analysis.current(run, config.data_dir, log=log))
     _report_final(run, config.data_dir, log)
     return run
 

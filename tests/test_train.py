@@ -190,7 +190,7 @@ def test_a_run_trains_on_crops_and_validates_and_scores_whole_images(synth_128, 
 
 def test_a_cpu_computes_float32_unless_bf16_is_asked_for_and_native(synth_dir, tmp_path, monkeypatch):
     monkeypatch.setattr(runtime, "cpu_has_native_bf16", lambda: False)
-    with pytest.raises(ConfigError, match="bf16 needs CUDA or a CPU with AVX512-BF16/AMX"):
+    with pytest.raises(ConfigError, match="bf16 needs a CUDA card of compute capability 8.0\\+ or a CPU with AVX512-BF16/AMX"):
         fit(tiny_config(synth_dir, tmp_path / "bf16", precision="bf16"), progress=False)
     assert runtime.Runtime.create("cpu").precision == "fp32"
     monkeypatch.setattr(runtime, "cpu_has_native_bf16", lambda: True)
