@@ -39,14 +39,16 @@ def _name(value: str) -> str:
 
 # ---- the header ---------------------------------------------------------------------------------------------
 
-def _data_sentence(results: Results) -> str:
+def _data_sentence(results: Results, data_dir: str | None = None) -> str:
+    """``data_dir``: where the report read the data (the runs may have been trained where it lay elsewhere, on
+    another machine); None: the folder the first run's config names."""
     sources = {m.data_source for m in results.models.values()}
-    first = next(iter(results.models.values()))
+    folder = data_dir or next(iter(results.models.values())).data_dir
     if sources == {"real"}:
-        return (f"**Data:** the real course data (DeepGlobe land-cover subset) in `{first.data_dir}`; validation "
+        return (f"**Data:** the real course data (DeepGlobe land-cover subset) in `{folder}`; validation "
                 "scores are on its validation split.")
     if sources == {"synthetic"}:
-        return (f"**Data: synthetic** demo data made by `hw_lib.synth` in `{first.data_dir}`, not the course data: "
+        return (f"**Data: synthetic** demo data made by `hw_lib.synth` in `{folder}`, not the course data: "
                 "its numbers show the pipeline and the models' behaviour, and are not comparable with the seed's.")
     return "**Data: mixed** (" + ", ".join(f"{m.display_name}: {m.data_source}" for m in results.models.values()) + ")."
 
@@ -111,13 +113,14 @@ def _recipe_sentence(results: Results) -> str:
             f"{models[0].epochs} epochs, {lr}{scale}{augment}; seed {r['seed']}.")
 
 
-def report_header(results: Results) -> str:
-    """Which data, weights, resolution, device and reference the report's numbers stand on, in sentences."""
+def report_header(results: Results, data_dir: str | None = None) -> str:
+    """Which data (in ``data_dir``, see ``_data_sentence``), weights, resolution, device and reference the report's
+    numbers stand on, in sentences."""
     minutes = sum(m.wall_seconds for m in results.models.values()) / 60
     devices = sorted({m.device for m in results.models.values()})
     device = (f"**Device:** {', '.join(devices)}; {minutes:.1f} minutes of training and validation for the "
               f"{len(results.models)} models (Table 1).")
-    return "\n\n".join([_data_sentence(results), _weights_sentence(results), _resolution_sentence(results),
+    return "\n\n".join([_data_sentence(results, data_dir), _weights_sentence(results), _resolution_sentence(results),
                         _recipe_sentence(results), device, _seed_sentence(results)])
 
 
