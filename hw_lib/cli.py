@@ -3,13 +3,14 @@ and one ``--flag`` per run parameter."""
 from __future__ import annotations
 
 import argparse
+import json
 import signal
 import sys
 from collections.abc import Callable
 from typing import Any
 
 from .config import HELP, PRESETS, RunConfig, field_types, preset_values
-from .errors import HwLibError
+from .errors import ConfigError, HwLibError
 
 EXIT_ERROR = 2
 EXIT_INTERRUPTED = 130
@@ -58,8 +59,23 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
             parser.add_argument(flag, type=_value_parser(kind, optional), metavar=name.upper(), **common)
 
 
-def config_from_args(args: argparse.Namespace) -> RunConfig:
-    """The preset named by ``--preset`` with the flags given on top (a flag given as none sets None)."""
+def parse_set(items: list[str]) -> dict[str, Any]:
+    """``key=value`` pairs; values are read as JSON (``2``, ``[1, 2]``, ``null``), else kept as text."""
+    out = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep:
+            raise ConfigError(f"--set {item}: expected key=value")
+        try:
+            out[key] = json.loads(text)
+        except json.JSONDecodeError:
+            out[key] = text
+    return out
+
+
+def config_from_args(args: argparse.Namespace, overrides: dict[str, Any] | None = None) -> RunConfig:
+    """The preset named by ``--preset`` with the flags given on top (a flag given as none sets None), and
+    ``overrides`` (``--set``'s pairs) over those."""
     given = {name: getattr(args, name) for name in RunConfig.field_names() if hasattr(args, name)}
     given = {name: None if value == [None] else value for name, value in given.items()}  # `--snapshot-epochs none`
-    return RunConfig.preset(args.preset, **given)
+    return RunConfig.preset(args.preset, **{**given, **(overrides or {})})

@@ -40,6 +40,8 @@ def _name(value: str) -> str:
 # ---- the header ---------------------------------------------------------------------------------------------
 
 def _data_sentence(results: Results) -> str:
+    """The data folder is the one the report was given (the runs may have been trained where it lay elsewhere,
+    on another machine)."""
     sources = {m.data_source for m in results.models.values()}
     if sources == {"real"}:
         return (f"**Data:** the real course data (DeepGlobe land-cover subset) in `{results.data_dir}`; validation "

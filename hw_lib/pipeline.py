@@ -19,7 +19,6 @@ are relative to the repository (or as given), never the machine's absolute ones.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import sys
@@ -34,7 +33,7 @@ from nbconvert import PDFExporter
 from papermill.exceptions import PapermillExecutionError
 
 from . import atomic
-from .cli import run_cli
+from .cli import parse_set, run_cli
 from .config import PRESETS, RunConfig, check_bool, runs_folder
 from .data import data_source, fingerprint, split_dirs
 from .errors import ConfigError, HwLibError
@@ -149,20 +148,21 @@ def check_parameters(preset: str, overrides: dict[str, Any], force: bool) -> Non
 
 
 def refuse_slow_training(preset: str, data: Path, runs_dir: Path, force: bool, overrides: dict[str, Any]) -> None:
-    """A GPU preset (course, course-scratch) on a machine without CUDA: only finished runs may be reused,
-    nothing trained."""
+    """A course preset (course, course-scratch) on a machine without CUDA: only finished runs of these
+    parameters and this data may be reused, nothing trained."""
     if not preset.startswith("course") or torch.cuda.is_available():
         return
     data_fingerprint = fingerprint(data) if data.exists() else None  # demo data not written yet: nothing trained
-    todo = [model for model in MODELS if data_fingerprint is None or run_state(
-        RunConfig.from_parameters(preset, model=model, data_dir=str(data), run_dir=str(runs_dir / model), **overrides),
-        data_fingerprint, force) != "finished"]
+    configs = {model: RunConfig.from_parameters(preset, model=model, data_dir=str(data),
+                                                run_dir=str(runs_dir / model), **overrides) for model in MODELS}
+    todo = [model for model, config in configs.items() if data_fingerprint is None
+            or run_state(config, data_fingerprint, force) != "finished"]
     if todo:
-        config = RunConfig.from_parameters(preset, **overrides)
-        raise ConfigError(f"the {preset} preset ({config.image_size} px, {config.epochs} epochs) takes hours per model "
-                          "without a GPU, and this "
-                          f"machine has none; not yet trained in {display_path(runs_dir)}: {', '.join(todo)}. Train "
-                          "them on a GPU (scripts/gpu/README.md), use PRESET=laptop, or pass --allow-cpu")
+        first = configs[todo[0]]
+        raise ConfigError(f"the {preset} preset ({first.image_size} px, {first.epochs} epochs) takes hours per model "
+                          f"without a GPU, and this machine has none; not yet trained with these parameters and this "
+                          f"data in {display_path(runs_dir)}: {', '.join(todo)}. Train them on a GPU "
+                          "(scripts/gpu/README.md), use PRESET=laptop, or pass --allow-cpu")
 
 
 def build_report(preset: str = "auto", data_dir: str | Path | None = None, report_dir: str | Path | None = None,
@@ -205,20 +205,6 @@ def build_report(preset: str = "auto", data_dir: str | Path | None = None, repor
     print("notebook wall time: " + ", ".join(f"{m} {s:.0f} s" for m, s in timings.items()), flush=True)
     print("report: " + ", ".join(display_path(p) for p in files.values() if p), flush=True)
     return files
-
-
-def parse_set(items: list[str]) -> dict[str, Any]:
-    """``key=value`` pairs; values are read as JSON (``2``, ``[1, 2]``, ``null``), else kept as text."""
-    out = {}
-    for item in items:
-        key, sep, text = item.partition("=")
-        if not sep:
-            raise ConfigError(f"--set {item}: expected key=value")
-        try:
-            out[key] = json.loads(text)
-        except json.JSONDecodeError:
-            out[key] = text
-    return out
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,6 +10,7 @@ Deterministic by seed. Everything made from it is labelled synthetic (``data.dat
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import shutil
 import sys
@@ -114,7 +115,7 @@ def validation_ids(count: int) -> list[int]:
 
 
 def write_dataset(out_dir: str | Path, n_train: int = 32, n_val: int = 12, size: int = 96, seed: int = 0) -> Path:
-    """Write ``train/`` and ``validation/`` under ``out_dir``.
+    """Write ``train/`` and ``validation/`` under ``out_dir``, with their checksums (``write_checksums``).
 
     Files already written with the same parameters are kept; a folder this module wrote with other
     parameters is written anew (it is generated data, reproducible from its SYNTHETIC.json).
@@ -137,8 +138,18 @@ def write_dataset(out_dir: str | Path, n_train: int = 32, n_val: int = 12, size:
             image, labels = make_sample(seed, split, index, size)
             Image.fromarray(labels_to_rgb(labels)).save(mask_path)
             Image.fromarray(image).save(image_path, quality=90)
+    write_checksums(out_dir)
     marker.write_text(json.dumps(params, indent=2) + "\n")
     return out_dir
+
+
+def write_checksums(out_dir: str | Path) -> None:
+    """``train.sha256`` and ``validation.sha256`` beside the splits, as the course data has them (what
+    ``cd train && sha256sum -c ../train.sha256`` checks)."""
+    for split in (TRAIN, VALIDATION):
+        files = sorted(p for p in (Path(out_dir) / split).iterdir() if p.is_file())
+        lines = [f"{hashlib.sha256(p.read_bytes()).hexdigest()}  {p.name}\n" for p in files]
+        (Path(out_dir) / f"{split}.sha256").write_text("".join(lines))
 
 
 def ensure_demo_data(out_dir: str | Path = DEFAULT) -> Path:

@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from . import atomic, run_analysis
 from .checkpoint import load_checkpoint, load_weights, save_checkpoint
-from .cli import add_config_arguments, config_from_args, run_cli
+from .cli import add_config_arguments, config_from_args, parse_set, run_cli
 from .colors import NUM_CLASSES, labels_to_rgb
 from .config import RunConfig, check_bool
 from .data import Split, data_source, fingerprint, load_split, split_dirs, validation_ids
@@ -313,8 +313,11 @@ def main(argv: list[str] | None = None) -> int:
     add_config_arguments(parser)
     parser.add_argument("--force", action="store_true", help="retrain even if a finished identical run exists")
     parser.add_argument("--no-progress", action="store_true", help="epoch lines only, no progress bar")
+    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="run parameters as the pipeline's --set takes them (epochs=5 snapshot_epochs=[1,5]), "
+                        "over the flags")
     args = parser.parse_args(argv)
-    fit(config_from_args(args), force=args.force, progress=not args.no_progress)
+    fit(config_from_args(args, parse_set(args.set)), force=args.force, progress=not args.no_progress)
     return 0
 
 
