@@ -108,8 +108,8 @@ def test_results_json_and_html(report):
     assert set(results["models"]) == {"fcn32s", "fcn16s", "fcn8s"} and fcn8s["epochs"] == 2
     assert fcn8s["data_source"] == "synthetic" and fcn8s["scored_at_px"] == 64 and fcn8s["train_px"] == 64
     assert fcn8s["miou"]["low"] <= fcn8s["miou"]["value"] <= fcn8s["miou"]["high"]
-    assert set(fcn8s["skip_ablation"]) == {"pool3", "pool4", "pool4+pool3"}
-    assert results["models"]["fcn32s"]["skip_ablation"] == {}
+    assert set(fcn8s["analysis"]["skip_ablation"]) == {"pool3", "pool4", "pool4+pool3"}
+    assert results["models"]["fcn32s"]["analysis"]["skip_ablation"] == {}
     assert set(results["comparisons"]) == {"fcn8s - fcn32s", "fcn16s - fcn32s"}
     assert results["majority_baseline"]["class_name"] in results["truth_share"]
     assert results["reference"]["miou"] == {"fcn32s": 0.670, "fcn8s": 0.699}
