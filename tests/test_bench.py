@@ -5,6 +5,7 @@ import pytest
 from hw_lib import bench
 
 
+@pytest.mark.slow
 def test_bench_measures_the_training_step_on_the_cpu(tmp_path, capsys):
     assert bench.main(["--models", "fcn8s", "--device", "cpu", "--size", "64", "--batch", "2", "--steps", "2",
                        "--warmup", "1", "--json", str(tmp_path / "bench.json")]) == 0

@@ -24,6 +24,7 @@ def run_module(*args: str) -> subprocess.CompletedProcess:
                           env={**os.environ, "PYTHONWARNINGS": "ignore"})
 
 
+@pytest.mark.slow
 def test_scorer_fixture_gives_the_published_ious():
     scores = evaluate_folders(need(REAL_DATA / "validation"), need(SCORER_FIXTURE))
     assert [round(v, 5) for v in scores.iou[:5]] == [0.74253, 0.86813, 0.30609, 0.77914, 0.72905]

@@ -201,6 +201,7 @@ def fp16_run(synth_dir, tmp_path_factory):
     return run, lines
 
 
+@pytest.mark.slow
 def test_the_fp16_path_trains_on_the_cpu_with_a_gradient_scaler(fp16_run):
     run, lines = fp16_run
     assert re.search(r"training FCN32s .* cpu \(.*threads\), fp16 autocast \+ gradient scaler; backbone", lines[0])
@@ -217,6 +218,7 @@ def test_the_fp16_path_trains_on_the_cpu_with_a_gradient_scaler(fp16_run):
     assert all(math.isfinite(row["train_loss"]) for row in run.history)
 
 
+@pytest.mark.slow
 def test_an_interrupted_fp16_run_resumes_like_an_uninterrupted_one(fp16_run, synth_dir, tmp_path, monkeypatch):
     whole, _ = fp16_run
     config = fp16_config(synth_dir, tmp_path / "resumed")

@@ -90,6 +90,7 @@ def test_a_finished_run_with_the_same_config_is_reused(reference_run, capsys):
     assert (run.path / "model.pt").stat().st_mtime_ns == before and run.history == reference_run.history
 
 
+@pytest.mark.slow
 def test_same_config_and_seed_give_identical_metrics(reference_run, synth_dir, tmp_path):
     again = fit(tiny_config(synth_dir, tmp_path / "again"), progress=False)
     assert metrics_only(again) == metrics_only(reference_run)
@@ -130,6 +131,7 @@ def test_force_and_changed_config_keep_the_old_run(reference_run, synth_dir, tmp
     assert Run.load(tmp_path / "run").config["lr"] == 1e-4
 
 
+@pytest.mark.slow
 def test_a_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(synth_dir, tmp_path, monkeypatch):
     real = engine.F.cross_entropy
     calls = []
@@ -200,6 +202,7 @@ def test_a_cpu_computes_float32_unless_bf16_is_asked_for_and_native(synth_dir, t
 
 
 @pytest.mark.skipif(not runtime.cpu_has_native_bf16(), reason="this CPU has no native bf16 (avx512_bf16 or amx_bf16)")
+@pytest.mark.slow
 def test_the_bf16_path_trains_where_the_cpu_has_native_bf16(synth_dir, tmp_path):
     run = fit(tiny_config(synth_dir, tmp_path / "bf16", precision="bf16", epochs=1, snapshot_epochs=[1]),
               progress=False)
