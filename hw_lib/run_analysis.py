@@ -23,7 +23,7 @@ from . import atomic, metrics, scoring
 from .checkpoint import model_from_checkpoint
 from .cli import run_cli
 from .config import RunConfig
-from .data import fingerprint, load_split, split_dirs, validation_ids
+from .data import Split, fingerprint, load_split, split_dirs, validation_ids
 from .engine import predict_split
 from .errors import ConfigError
 from .metrics import DistanceBin, FinalScores, accuracy_by_boundary_distance
@@ -74,7 +74,7 @@ def _rounded(value: float) -> float | None:
     return None if value != value else round(float(value), 6)  # NaN (an undefined mIoU) as None
 
 
-def skip_ablation(model: FCN, val: Any, runtime: Runtime) -> dict[str, float | None]:
+def skip_ablation(model: FCN, val: Split, runtime: Runtime) -> dict[str, float | None]:
     """Validation mIoU with each set of skips left out at inference (FCN16s: pool4; FCN8s: pool3, pool4,
     both), keyed ``"pool3"``, ``"pool4"``, ``"pool4+pool3"``."""
     skips = model.SKIPS

@@ -253,3 +253,17 @@ def test_results_json_holds_the_run_s_facts_once_and_no_path_of_the_machine(tmp_
         np.array(model["confusion"])).per_class().items()}
     assert "data_dir" not in model["config"] and "run_dir" not in model["config"] and "data_dir" not in model["provenance"]
     assert str(tmp_path) not in json.dumps(stored) and stored["data_dir"] == DATA
+
+
+def test_a_stale_analysis_without_model_pt_is_kept_with_a_warning_and_a_missing_one_refused(tmp_path):
+    run = fake_run(tmp_path, "fcn8s", [0.5], per_image(0.7, np.random.default_rng(10)))  # no model.pt, as from a GPU
+    stored = json.loads((run.path / ANALYSIS).read_text())
+    (run.path / ANALYSIS).write_text(json.dumps({**stored, "version": "0ld"}))
+    lines: list[str] = []
+    found, final = run_analysis.current(run, log=lines.append)
+    assert found.version == "0ld" and final.per_image.shape == (len(IDS), 7, 7)
+    assert lines == [f"warning: {run.path}: its analysis is of version 0ld, not {run_analysis.VERSION}, and without "
+                     "model.pt it cannot be computed again; the stored one is used"]
+    (run.path / ANALYSIS).unlink()
+    with pytest.raises(ConfigError, match="no analysis and no model.pt to compute it from"):
+        run_analysis.current(run)
