@@ -43,7 +43,7 @@ from .engine import (
 )
 from .errors import ConfigError, TrainingError
 from .memory import out_of_memory_message
-from .metrics import COLLAPSE_SHARE, Scores, most_predicted
+from .metrics import COLLAPSE_SHARE, FinalScores, Scores, most_predicted
 from .models import DISPLAY_NAMES, FCN, build_model
 from .runs import (
     CHECKPOINT,
@@ -272,10 +272,8 @@ def _finish(training: Training, log: Log) -> Run:
     return Run.load(run_dir)
 
 
-def _report_final(run: Run, data_dir: str, log: Log) -> None:
-    """The run's final score (from its analysis, computed where it is missing or stale), and a warning
-    where the model predicts (nearly) one class."""
-    _, final = run_analysis.current(run, data_dir, log=log)
+def _report_final(run: Run, final: FinalScores, log: Log) -> None:
+    """The run's final score (from its analysis) and a warning where the model predicts (nearly) one class."""
     log(f"{run.path}: done, final mIoU {_text(_rounded(final.scores.miou))} at {final.side} px "
         f"({_text(run.final_miou_at_train_px)} at the training size, {run.train_px} px), "
         f"{seconds_to_text(run.wall_seconds)}")
@@ -298,13 +296,14 @@ def fit(config: RunConfig, force: bool = False, progress: bool = True, log: Log 
     if run_state(config, data_fingerprint, force) == "finished":
         log(f"{config.run_dir}: a finished run with the same config exists; reused (force=True retrains)")
         run = Run.load(config.run_dir)
+        _, final = run_analysis.current(run, config.data_dir, log=log)  # analysed again only where stale
     else:
         training = _start(config, data_fingerprint, force, log)
         _train_epochs(training, progress, log)
         run = _finish(training, log)
-        _within_memory(training, "final scoring", config.epochs, run.train_px,
-                       lambda: run_analysis.current(run, config.data_dir, log=log))
-    _report_final(run, config.data_dir, log)
+        _, final = _within_memory(training, "final scoring", config.epochs, run.train_px,
+                                  lambda: run_analysis.current(run, config.data_dir, log=log))
+    _report_final(run, final, log)
     return run
 
 
