@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from . import bootstrap, run_analysis
+from . import bootstrap, recorded, run_analysis
 from .bootstrap import Interval
 from .colors import CLASS_NAMES, NUM_CLASSES, SCORED_CLASSES, rgb_to_labels
 from .config import EXECUTION_DETAILS
@@ -31,6 +31,7 @@ from .metrics import (
 )
 from .models import DISPLAY_NAMES, MODELS, model_class
 from .paths import display_path
+from .recorded import LrRow, RecordedRun, RecordedRuns
 from .run_analysis import Log, RunAnalysis
 from .runs import Run
 
@@ -240,13 +241,28 @@ class Results:
     reference: dict[str, Any]
     bootstrap: dict[str, Any]
     data_dir: str  # the data folder the report was given, as a reader can use it
+    recorded: RecordedRuns | None = None  # runs of the same recipe at other peak lrs and seeds (an input file)
 
     def to_dict(self) -> dict[str, Any]:
         values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        return {**_plain(values), "models": {name: m.to_dict() for name, m in self.models.items()}}
+        lr_rows = {name: [{"lr": row.lr, "seeds": [r.seed for r in row.runs], "mious": [r.miou for r in row.runs],
+                           "mean": round(row.mean, 6), "spread": round(row.spread, 6), "common": row.common,
+                           "best": row.best} for row in rows] for name, rows in self.lr_rows.items()}
+        return {**_plain(values), "models": {name: m.to_dict() for name, m in self.models.items()},
+                "learning_rates": lr_rows}
 
     def model(self, name: str) -> ModelResult:
         return self.models[name]
+
+    @property
+    def lr_rows(self) -> dict[str, list[LrRow]]:
+        """Per model, its runs by peak lr and seed: this report's and the recorded ones (empty without them)."""
+        if self.recorded is None:
+            return {}
+        ours = [RecordedRun(m.name, m.recipe["lr"], m.recipe["seed"], m.miou.value, m.most_predicted.share,
+                            m.precision, m.device, "this report") for m in self.models.values()]
+        common = {m.recipe["lr"] for m in self.models.values()}
+        return recorded.lr_rows(recorded.merged(ours, self.recorded.runs), common.pop() if len(common) == 1 else -1)
 
 
 def epochs_to_reach(run: Run, fraction: float = 0.9) -> int | None:
@@ -293,10 +309,15 @@ def comparisons(finals: dict[str, FinalScores]) -> dict[str, Interval]:
     return out
 
 
-def results(runs: dict[str, Run], data_dir: str | Path, log: Log = print) -> Results:
+def results(runs: dict[str, Run], data_dir: str | Path, log: Log = print,
+            recorded_runs: str | Path | None = None) -> Results:
     """Per model what ran and what it scored, the majority baseline, the paired comparisons, the reference's
-    numbers. Each run's analysis is computed where it is missing or stale (:func:`run_analysis.current`)
-    from the data in ``data_dir``, which must be the data the runs were trained on."""
+    numbers, and the runs recorded in ``recorded_runs`` (same recipe, other peak lrs and seeds). Each run's
+    analysis is computed where it is missing or stale (:func:`run_analysis.current`) from the data in
+    ``data_dir``, which must be the data the runs were trained on."""
+    found = recorded.load(recorded_runs) if recorded_runs else None
+    for run in runs.values() if found is not None else ():
+        recorded.check_recipe(found, run.config)
     analysed = {name: run_analysis.current(run, data_dir, log=log) for name, run in runs.items()}
     finals = {name: final for name, (_, final) in analysed.items()}
     return Results(
@@ -309,7 +330,7 @@ def results(runs: dict[str, Run], data_dir: str | Path, log: Log = print) -> Res
                    "unit": "validation image", "interval": "percentile",
                    "statistic": "course mIoU of the pooled confusion matrix of each resample",
                    "covers": "the choice of validation images; not training randomness (one seed per model)"},
-        data_dir=display_path(data_dir))
+        data_dir=display_path(data_dir), recorded=found)
 
 
 def load_runs(runs_dir: str | Path, models: tuple[str, ...] = tuple(MODELS)) -> dict[str, Run]:
@@ -332,14 +353,46 @@ def load_runs(runs_dir: str | Path, models: tuple[str, ...] = tuple(MODELS)) -> 
 
 
 @dataclass(frozen=True)
+class AccuracyDrop:
+    """Between two snapshots, a sample's accuracy fell: which class took the pixels that turned wrong."""
+
+    epochs: tuple[int, int]
+    accuracy: tuple[float, float]
+    truth: str  # the true class of most of the pixels that turned wrong
+    predicted: str  # the class they were given instead
+    share: float  # those pixels' share of the image
+
+
+@dataclass(frozen=True)
 class MaskFacts:
     """One sample image's predicted masks in a run's mask table, against its ground truth."""
 
     sample_id: str
+    side: int  # the masks' side: the size the model was fed
     truth_classes: int
     classes: dict[int, int]  # epoch -> how many classes the predicted mask holds
     accuracy: dict[int, float]  # epoch -> pixel accuracy against the ground truth, at the prediction's size
     changed: float  # share of pixels whose class differs between the first and the last snapshot
+    drops: list[AccuracyDrop]  # each fall of accuracy by DROP or more between consecutive snapshots
+
+
+#: a fall of a sample's accuracy between snapshots that the caption explains
+DROP = 0.02
+
+
+def _drops(truth: np.ndarray, masks: dict[int, np.ndarray]) -> list[AccuracyDrop]:
+    epochs, out = sorted(masks), []
+    for before, after in zip(epochs, epochs[1:]):
+        right, now = masks[before] == truth, masks[after] == truth
+        accuracy = float(right.mean()), float(now.mean())
+        if accuracy[0] - accuracy[1] < DROP:
+            continue
+        turned = right & ~now
+        pairs = truth[turned].astype(np.int64) * NUM_CLASSES + masks[after][turned]
+        t, p = divmod(int(np.bincount(pairs).argmax()), NUM_CLASSES)
+        share = float((turned & (truth == t) & (masks[after] == p)).mean())
+        out.append(AccuracyDrop((before, after), accuracy, CLASS_NAMES[t], CLASS_NAMES[p], share))
+    return out
 
 
 def mask_facts(run: Run, data_dir: str | Path) -> list[MaskFacts]:
@@ -351,7 +404,7 @@ def mask_facts(run: Run, data_dir: str | Path) -> list[MaskFacts]:
         truth = resize_labels(rgb_to_labels(read_mask_rgb(Path(data_dir) / VALIDATION / f"{sample_id}{MASK_SUFFIX}")),
                                side)
         facts.append(MaskFacts(
-            sample_id, len(np.unique(truth)), {e: len(np.unique(m)) for e, m in masks.items()},
+            sample_id, side, len(np.unique(truth)), {e: len(np.unique(m)) for e, m in masks.items()},
             {e: float((m == truth).mean()) for e, m in masks.items()},
-            float((masks[epochs[0]] != masks[epochs[-1]]).mean())))
+            float((masks[epochs[0]] != masks[epochs[-1]]).mean()), _drops(truth, masks)))
     return facts

@@ -2,21 +2,29 @@
 
 Every sentence is built from :class:`~hw_lib.analysis.Results` (or the snapshot masks), and every
 claim is made only where its numbers support it: which way the comparison came out, whether a
-model collapsed, whether the score maps are coarse, where the boundary gain lies.
+model collapsed, how coarse the score maps are, what the learning rate and the seed move. Every
+difference the prose states is computed from two unrounded values of ``results.json`` and listed
+with their places in it (:class:`Prose`), so a test can recompute each one.
 """
 from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
 
 from .analysis import BASELINE, IMPROVED, SCORED_NAMES, MaskFacts, ModelResult, Results
 from .metrics import COLLAPSE_SHARE
 from .models import DISPLAY_NAMES
-from .tables import fmt, gain_at, interval_text, percent
+from .tables import fmt, interval_text, percent
 
-#: FCN32s score maps of at most this side are coarse enough to say so
-COARSE_SCORE_MAP = 3
 #: a model within this much mIoU of the majority-class baseline is no better than it
 NO_BETTER = 0.02
 #: a per-class IoU change below this is not called an improvement
 MEANINGFUL_GAIN = 0.01
+#: a class scored below this IoU is one the model does not separate
+NOT_SEPARATED = 0.05
+
+Path = tuple[Any, ...]  # a place in results.json: ("models", "fcn8s", "miou", "value")
 
 
 def _listing(items: list[str]) -> str:
@@ -27,28 +35,72 @@ def _from_scratch(model: ModelResult) -> bool:
     return model.weights.startswith("none")
 
 
-def _shown(value: float) -> float:
-    """A number as the tables show it (3 decimals), so the prose's differences add up with them."""
-    return round(value, 3)
-
-
 def _name(value: str) -> str:
     """How the report spells a recipe setting."""
     return {"adamw": "AdamW", "sgd": "SGD with momentum", "onecycle": "one-cycle"}.get(value, value)
 
 
+@dataclass
+class Prose:
+    """The discussion's source: ``results.json`` as a document, and the differences stated so far."""
+
+    document: dict[str, Any]
+    differences: list[dict[str, Any]] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, results: Results) -> Prose:
+        return cls(json.loads(json.dumps(results.to_dict())))
+
+    def value(self, path: Path) -> float:
+        found: Any = self.document
+        for key in path:
+            found = found[key]
+        return found
+
+    def diff(self, minuend: Path, subtrahend: Path) -> str:
+        """``+0.293``: the value at ``minuend`` minus the one at ``subtrahend``, unrounded, then shown."""
+        text = f"{self.value(minuend) - self.value(subtrahend):+.3f}"
+        self.differences.append({"text": text, "minuend": list(minuend), "subtrahend": list(subtrahend)})
+        return text
+
+
+def _miou(name: str) -> Path:
+    return ("models", name, "miou", "value")
+
+
+def _iou(name: str, cls: str) -> Path:
+    return ("models", name, "per_class_iou", cls)
+
+
+# ---- table numbers ------------------------------------------------------------------------------------------
+
+def boundary_claims(results: Results) -> bool:
+    """Whether accuracy by distance to a boundary can show where the finer grid places class changes: only
+    with two bands at least one cell of FCN32s's (the coarser) score map wide, at the training size."""
+    fcn32s = results.model(BASELINE)
+    cell = fcn32s.train_px / fcn32s.score_map_at_train_px
+    wide = [b for b in fcn32s.boundary_profile if b.high is not None and b.high - b.low >= cell]
+    return len(wide) >= 2
+
+
+def evidence_tables(results: Results) -> dict[str, int]:
+    """The numbers of the tables after the discussion, which it cites (the ones that apply to these runs)."""
+    names = ["geometry", *(["learning_rates"] if results.lr_rows else []), "shares", "skips",
+             *(["boundaries"] if boundary_claims(results) else [])]
+    return {name: 5 + i for i, name in enumerate(names)}
+
+
 # ---- the header ---------------------------------------------------------------------------------------------
 
 def _data_sentence(results: Results) -> str:
-    """The data folder is the one the report was given (the runs may have been trained where it lay elsewhere,
-    on another machine)."""
     sources = {m.data_source for m in results.models.values()}
     if sources == {"real"}:
-        return (f"**Data:** the real course data (DeepGlobe land-cover subset) in `{results.data_dir}`; validation "
-                "scores are on its validation split.")
+        return ("**Data:** the course data (a DeepGlobe land-cover subset), 2000 training and "
+                f"{next(iter(results.models.values())).val_pairs} validation pairs of 512x512 images; scores are on "
+                "the validation split.")
     if sources == {"synthetic"}:
-        return (f"**Data: synthetic** demo data made by `hw_lib.synth` in `{results.data_dir}`, not the course data: "
-                "its numbers show the pipeline and the models' behaviour, and are not comparable with the reference's.")
+        return ("**Data: synthetic** demo images, generated, not the course data: its numbers show the pipeline and "
+                "the models' behaviour, and are not comparable with the reference's.")
     return "**Data: mixed** (" + ", ".join(f"{m.display_name}: {m.data_source}" for m in results.models.values()) + ")."
 
 
@@ -69,10 +121,10 @@ def _resolution_sentence(results: Results) -> str:
                "scoring whole images" if crops else "")
     if train == scored:
         return f"**Resolution:** trained and scored at {', '.join(map(str, scored))} px{cropped}."
-    return (f"**Resolution:** trained at {', '.join(map(str, train))} px (the images resized{cropped}), scored at "
-            f"{', '.join(map(str, scored))} px, the masks' own size: class scores upsampled bilinearly to it, "
-            "exactly as `python -m hw_lib.predict` + `python -m hw_lib.evaluate` score them. Per-epoch figures are "
-            "at the training size.")
+    return (f"**Resolution:** trained at {', '.join(map(str, train))} px (the images resized{cropped}). Scored at "
+            f"{', '.join(map(str, scored))} px, the masks' own size: each model is fed the image resized to "
+            f"{', '.join(map(str, train))} px and its class scores are upsampled bilinearly to the mask. Per-epoch "
+            "figures are at the training size.")
 
 
 def _reference_sentence(results: Results) -> str:
@@ -94,8 +146,12 @@ def _reference_sentence(results: Results) -> str:
                  f"and scored at {ref['scored_at_px']} px; this report: {ours}.")
     if not differences:
         return reference + " Its runs use the reference's setting."
-    why = ("on a CPU the three models must train within about an hour, which larger images do not allow"
-           if not first.device.startswith("cuda") else "the preset the runs were trained with sets them")
+    if first.data_source == "synthetic":
+        why = "the demo checks the pipeline in minutes"
+    elif not first.device.startswith("cuda"):
+        why = "on a 2-core CPU the three models must train within about an hour, which larger images do not allow"
+    else:
+        why = "they were chosen for these runs"
     return reference + f" Its runs differ: {_listing(differences)}; {why}."
 
 
@@ -105,12 +161,15 @@ def _recipe_sentence(results: Results) -> str:
     r = models[0].recipe
     rates = {m.recipe["lr"] for m in models}
     lr = (f"peak learning rate {r['lr']:g}" if len(rates) == 1 else "peak learning rate "
-          + _listing([f"{m.display_name} {m.recipe['lr']:g}" for m in models]) + " (the preset's per-model setting)")
+          + _listing([f"{m.display_name} {m.recipe['lr']:g}" for m in models]) + " (not one recipe: the comparison "
+          "is confounded by the learning rate)")
     backbone = r.get("backbone_lr_scale")
     scale = f", the backbone at {backbone:g} of it" if backbone not in (None, 1.0) else ""
     augment = ", random flips and 90-degree rotations" if r["augment"] else ""
-    return (f"**Recipe:** {_name(r['optimizer'])} with a {_name(r['schedule'])} schedule, batch {r['batch_size']}, "
-            f"{models[0].epochs} epochs, {lr}{scale}{augment}; seed {r['seed']}.")
+    same = "the same for the three models: " if len(rates) == 1 and len(models) > 1 else ""
+    return (f"**Recipe**, {same}{_name(r['optimizer'])} with a {_name(r['schedule'])} schedule, batch "
+            f"{r['batch_size']}, {models[0].epochs} epochs, {lr}{scale}, weight decay {r['weight_decay']:g}"
+            f"{augment}; seed {r['seed']}.")
 
 
 def report_header(results: Results) -> str:
@@ -123,16 +182,37 @@ def report_header(results: Results) -> str:
                         _recipe_sentence(results), device, _reference_sentence(results)])
 
 
+def how_made(results: Results, runs_dir: str) -> str:
+    """The one paragraph that names the code: where the numbers are read from and how to make them again."""
+    recorded = (f" The learning-rate table adds the runs listed, each with its source, in `{results.recorded.path}`."
+                if results.recorded else "")
+    return (f"**How this report was made.** `./run_all.sh` trains each model with `notebooks/train.ipynb` into a run "
+            f"directory under `{runs_dir}` (config, per-epoch metrics, snapshot masks, weights) and then executes this "
+            f"notebook, `notebooks/report.ipynb`, which reads every number from those runs and the data in "
+            f"`{results.data_dir}`; no number is typed in. The final scores are those of `python -m hw_lib.predict` "
+            f"followed by `python -m hw_lib.evaluate`, the course's tools.{recorded} The same numbers, unrounded, are in "
+            "`results.json` beside this report, with every difference the discussion states and the two values it is "
+            "computed from.")
+
+
 # ---- the mask tables ------------------------------------------------------------------------------------------
 
-def mask_caption(name: str, facts: list[MaskFacts]) -> str:
-    """One sentence computed from a mask table's masks: classes per mask, change and accuracy from first to last."""
+def mask_caption(model: ModelResult, facts: list[MaskFacts]) -> str:
+    """Sentences computed from a mask table's masks: how they were made, classes per mask, change and accuracy
+    from first to last, and what explains each fall of accuracy between snapshots."""
     epochs = sorted(facts[0].classes)
     first, last = epochs[0], epochs[-1]
     ids = _listing([f.sample_id for f in facts])
     per = lambda values: _listing([str(v) for v in values])  # noqa: E731
-    text = (f"Computed from these masks: the number of classes in {DISPLAY_NAMES[name]}'s predictions of {ids} is "
-            f"{per(f.classes[first] for f in facts)} at epoch {first}")
+    side, cells = facts[0].side, model.score_map_at_train_px
+    text = (f"Each mask is predicted from the image resized to {side} px (the training size), one label per pixel of "
+            f"a {side}x{side} grid, drawn enlarged; {model.display_name}'s class scores at that size come from "
+            f"{cells}x{cells} cell{'s' if cells > 1 else ''} per image.")
+    if cells == 1:
+        text += (" With one cell, one class-score vector covers the whole image and the learned upsampling only "
+                 "spreads it out: the masks are near one colour, or smooth blends of a few classes, by construction.")
+    text += (f" The number of classes in the predictions of {ids} is {per(f.classes[first] for f in facts)} at epoch "
+             f"{first}")
     if last != first:
         text += f" and {per(f.classes[last] for f in facts)} at epoch {last}"
     text += f" (in their ground truths {per(f.truth_classes for f in facts)})."
@@ -142,39 +222,139 @@ def mask_caption(name: str, facts: list[MaskFacts]) -> str:
         text += (f" From epoch {first} to {last}, {per(percent(f.changed) for f in facts)} of their pixels change "
                  f"class, and their pixel accuracy goes from {per(fmt(f.accuracy[first], 2) for f in facts)} to "
                  f"{per(fmt(f.accuracy[last], 2) for f in facts)}.")
+    for f in facts:
+        for d in f.drops:
+            text += (f" In {f.sample_id}, accuracy falls from {fmt(d.accuracy[0], 2)} at epoch {d.epochs[0]} to "
+                     f"{fmt(d.accuracy[1], 2)} at epoch {d.epochs[1]}: most of the pixels that turn wrong are "
+                     f"{d.truth} predicted as {d.predicted} ({percent(d.share)} of the image).")
     return text
 
 
 # ---- the discussion -----------------------------------------------------------------------------------------
 
-def _verdict(results: Results) -> str:
+def _answer(results: Results, prose: Prose) -> str:
+    """The answer first: what each model can resolve at the trained size, and the classes that follow from it."""
+    fcn32s, fcn8s = results.model(BASELINE), results.model(IMPROVED)
+    diff = results.comparisons[f"{IMPROVED} - {BASELINE}"]
+    t = evidence_tables(results)
+    px, c32, c8 = fcn8s.train_px, fcn32s.score_map_at_train_px, fcn8s.score_map_at_train_px
+    cells32 = ("one class-score vector for the whole image (a 1x1 map: pool5 is 2x2 and the reference's 2x2 fc6 "
+               "takes one off), which its upsampling can only spread out" if c32 == 1
+               else f"a {c32}x{c32} map, cells of about {px / c32:.0f} px")
+    scored = [c for c in SCORED_NAMES if fcn32s.per_class_iou[c] is not None]
+    lost = [c for c in scored if fcn32s.per_class_iou[c] < NOT_SEPARATED]
+    kept = [f"{c} ({fmt(fcn32s.per_class_iou[c])})" for c in scored if c not in lost]
+    gains = {c: fcn8s.per_class_iou[c] - fcn32s.per_class_iou[c] for c in scored
+             if fcn8s.per_class_iou[c] is not None}
+    gained = sorted((c for c in gains if gains[c] > MEANINGFUL_GAIN), key=gains.get, reverse=True)
+    if not (diff.excludes_zero and diff.value > 0):
+        verdict = ("does not beat FCN32s" if diff.excludes_zero else "cannot be told apart from FCN32s")
+        return (f"**The answer.** Here FCN8s {verdict} (Table 3), although at {px} px FCN32s has {cells32} and FCN8s "
+                f"a {c8}x{c8} map fed by pool3 and pool4 (Table {t['geometry']}): the finer map did not pay in these "
+                "runs. " + _why_not(results))
+    can = ("it can label parts of an image and FCN32s cannot" if c32 == 1
+           else f"its class-score map is {c8 // c32 if c8 % c32 == 0 else round(c8 / c32, 1)} times finer than FCN32s's")
+    text = (f"**The answer.** FCN8s wins because at {px} px {can}. FCN32s has {cells32} (Table {t['geometry']})")
+    if lost:
+        text += (f", so it separates only {_listing(kept) if kept else 'no class'} and scores "
+                 f"{_listing(lost)} below {NOT_SEPARATED} IoU (Table 4)")
+    text += (f". FCN8s's {c8}x{c8} map has cells of {px / c8:.0f} px, and its skips bring pool3's and pool4's "
+             "features to them")
+    if gained:
+        text += ("; its gains are in " + _listing([f"{c} ({prose.diff(_iou(IMPROVED, c), _iou(BASELINE, c))})"
+                                                   for c in gained]))
+        recovered = [c for c in gained if c in lost]
+        if recovered:
+            text += (f", {'all' if len(recovered) == len(gained) else f'{len(recovered)} of the {len(gained)}'} in "
+                     "classes FCN32s does not separate")
+    text += "."
+    if "fcn16s" in results.models:
+        fcn16s = results.model("fcn16s")
+        c16 = fcn16s.score_map_at_train_px
+        with16 = [c for c in gained if fcn16s.per_class_iou[c] - fcn32s.per_class_iou[c] > MEANINGFUL_GAIN]
+        without16 = [c for c in gained if c not in with16]
+        text += f" FCN16s (the pool4 skip only, {c16}x{c16} cells of {px / c16:.0f} px) "
+        if not with16:
+            text += f"gains more than {MEANINGFUL_GAIN} IoU in none of these classes."
+        else:
+            text += f"gains in {_listing(with16)}" + (f" but not in {_listing(without16)}." if without16 else ".")
+    text += (f" What this does not settle is whether the skips pay through the features they carry or through the "
+             f"finer grid they give the output: in these models the two come together (the ablation, Table "
+             f"{t['skips']}, below).")
+    return text
+
+
+def _verdict(results: Results, prose: Prose) -> str:
     """Whether FCN8s beats FCN32s, what the interval covers, and whether the baseline had collapsed."""
     fcn32s, fcn8s = results.model(BASELINE), results.model(IMPROVED)
     diff = results.comparisons[f"{IMPROVED} - {BASELINE}"]
     figures = (f"mIoU {fmt(fcn8s.miou.value)} against {fmt(fcn32s.miou.value)} at {fcn8s.scored_at_px} px "
-               f"({diff.value:+.3f}; 95% paired bootstrap interval {interval_text(diff.low, diff.high)})")
+               f"({prose.diff(_miou(IMPROVED), _miou(BASELINE))}; 95% paired bootstrap interval "
+               f"{interval_text(diff.low, diff.high)}, Table 3)")
     if diff.excludes_zero and diff.value > 0:
-        text = f"**FCN8s beats FCN32s** on these validation images: {figures}."
+        text = f"**The comparison.** FCN8s beats FCN32s on these validation images: {figures}."
         if fcn32s.collapsed:
             text += (f" But FCN32s has collapsed: it gives {fcn32s.most_predicted.name} "
                      f"{percent(fcn32s.most_predicted.share)} of the pixels, so this difference measures that collapse "
-                     "more than what FCN8s adds to a working baseline; FCN16s and the skip ablation below separate "
-                     "the two.")
+                     "more than what FCN8s adds to a working baseline.")
     elif diff.excludes_zero:
-        text = f"**FCN8s does not beat FCN32s**: FCN32s is better on these validation images, {figures}."
+        text = f"**The comparison.** FCN8s does not beat FCN32s: FCN32s is better on these validation images, {figures}."
     else:
-        text = (f"**FCN8s and FCN32s cannot be told apart** on these validation images: {figures}; the interval "
-                "includes 0.")
+        text = (f"**The comparison.** FCN8s and FCN32s cannot be told apart on these validation images: {figures}; "
+                "the interval includes 0.")
     return text + (f" The interval resamples the {fcn8s.val_pairs} validation images, so it covers which images were "
-                   "drawn, not training randomness: each model was trained once, with one seed, and another seed "
-                   "could move both numbers.")
+                   "drawn, not training randomness: each model here is one training run.")
 
 
-def _baseline(results: Results) -> str:
+def _learning_rates(results: Results, prose: Prose) -> str:
+    """The common lr against each model's best, and how far a seed moves a number (from the recorded runs)."""
+    rows = results.lr_rows
+    if not rows or BASELINE not in rows or IMPROVED not in rows:
+        return ""
+    table = evidence_tables(results)["learning_rates"]
+    index = {name: {row.lr: i for i, row in enumerate(model_rows)} for name, model_rows in rows.items()}
+    common = {name: next((r for r in model_rows if r.common), None) for name, model_rows in rows.items()}
+    best = {name: next(r for r in model_rows if r.best) for name, model_rows in rows.items()}
+    if common[BASELINE] is None or common[IMPROVED] is None:
+        return ""
+    mean = lambda name, row: ("learning_rates", name, index[name][row.lr], "mean")  # noqa: E731
+    lr = common[IMPROVED].lr
+    text = (f"**The learning rate.** The three models share one recipe, peak lr {lr:g}. Table {table} has each at "
+            "every peak lr this recipe was run with, over the seeds run (the runs besides this report's three are "
+            "earlier runs of the same recipe, each with its source; see How this report was made). The lr that suits each best by that mean: "
+            + _listing([f"{DISPLAY_NAMES[n]} {best[n].lr:g}" + (" (the common one)" if best[n].common else "")
+                        for n in rows]) + ".")
+    at_common = (f"{prose.diff(mean(IMPROVED, common[IMPROVED]), mean(BASELINE, common[BASELINE]))} at the common lr "
+                 f"({len(common[IMPROVED].runs)} and {len(common[BASELINE].runs)} seeds)")
+    if best[IMPROVED].common and best[BASELINE].common:
+        text += f" FCN8s's lead over FCN32s in those means is {at_common}, which is also each model's best lr."
+    else:
+        text += (f" FCN8s's lead over FCN32s in those means is {at_common} and "
+                 f"{prose.diff(mean(IMPROVED, best[IMPROVED]), mean(BASELINE, best[BASELINE]))} with each model at its "
+                 "own best lr: the learning rate is that much of the comparison, the rest is the models.")
+    collapsed = [(r.lr, max(x.top_share for x in r.runs if x.top_share is not None)) for r in rows[BASELINE]
+                 if any(x.top_share is not None and x.top_share >= 0.9 for x in r.runs)]
+    if collapsed:
+        text += (" FCN32s's largest share of one class exceeds 90% of the pixels at "
+                 + _listing([f"lr {lr_:g} ({percent(share)})" for lr_, share in collapsed])
+                 + ": one cell per image trained too fast stays close to predicting the majority class.")
+    seeded = [(n, common[n]) for n in rows if common[n] is not None and len(common[n].runs) > 1]
+    if seeded:
+        spreads = _listing([f"{DISPLAY_NAMES[n]} {fmt(r.spread)} ({len(r.runs)} seeds)" for n, r in seeded])
+        largest = max(r.spread for _, r in seeded)
+        gap = results.comparisons[f"{IMPROVED} - {BASELINE}"].value
+        text += (f" **Seeds:** at the common lr another seed moves a final mIoU by up to {spreads} (largest minus "
+                 f"smallest), {'far less than' if largest < gap / 2 else 'not far from'} FCN8s's lead; a difference "
+                 "of a few hundredths between two single runs is within what a seed does.")
+    return text
+
+
+def _baseline(results: Results, prose: Prose) -> str:
     base = results.majority_baseline
-    above = [f"{m.display_name} {_shown(m.miou.value) - _shown(base.miou.value):+.3f}" for m in results.models.values()]
-    text = (f"Predicting {base.class_name}, the training split's most frequent class, for every pixel scores mIoU "
-            f"{fmt(base.miou.value)} {interval_text(base.miou.low, base.miou.high)} (pixel accuracy "
+    base_path = ("majority_baseline", "miou", "value")
+    above = [f"{m.display_name} {prose.diff(_miou(n), base_path)}" for n, m in results.models.items()]
+    text = (f"**The floor.** Predicting {base.class_name}, the training split's most frequent class, for every pixel "
+            f"scores mIoU {fmt(base.miou.value)} {interval_text(base.miou.low, base.miou.high)} (pixel accuracy "
             f"{fmt(base.pixel_accuracy)}; last row of Table 2). Against it: {_listing(above)}.")
     no_better = [m.display_name for m in results.models.values() if m.miou.value - base.miou.value < NO_BETTER]
     if no_better:
@@ -182,30 +362,13 @@ def _baseline(results: Results) -> str:
     return text
 
 
-def _geometry(results: Results) -> str:
-    fcn32s = results.model(BASELINE)
-    sides = [f"{m.display_name} {m.score_map_at_train_px}x{m.score_map_at_train_px}" for m in results.models.values()]
-    text = (f"What each model can draw (Table 5): trained at {fcn32s.train_px} px, the finest class-score maps are "
-            f"{_listing(sides)} cells per image")
-    if fcn32s.scored_at_px != fcn32s.train_px:
-        at_scored = [f"{m.score_map_at_scored_px}x{m.score_map_at_scored_px}" for m in results.models.values()]
-        text += f"; at {fcn32s.scored_at_px} px they would be {_listing(at_scored)}"
-    text += "."
-    cells = fcn32s.score_map_at_train_px
-    if cells <= COARSE_SCORE_MAP:
-        text += (f" FCN32s's {cells}x{cells} map (pool5 is {cells + 1}x{cells + 1} and the reference's 2x2 fc6 takes "
-                 f"one off) holds at most {cells * cells} class-score vector{'s' if cells > 1 else ''} per image, "
-                 "which its learned upsampling only spreads out: part of the finer models' lead at this size is that "
-                 "handicap of the small training images, not only what their skips add at the course's resolution.")
-    return text
-
-
 def _class_shares(results: Results) -> str:
     top = max(results.truth_share, key=results.truth_share.get)
     shares = [f"{m.display_name} {m.most_predicted.name} ({percent(m.most_predicted.share)})"
               for m in results.models.values()]
-    text = (f"The ground truth gives {top} {percent(results.truth_share[top])} of the validation pixels; the class "
-            f"each model predicts most, and its share: {_listing(shares)} (Table 6 has every class).")
+    text = (f"**Class shares.** The ground truth gives {top} {percent(results.truth_share[top])} of the validation "
+            f"pixels; the class each model predicts most, and its share: {_listing(shares)} (Table "
+            f"{evidence_tables(results)['shares']} has every class).")
     collapsed = [m for m in results.models.values() if m.collapsed]
     if collapsed:
         names = _listing([f"{m.display_name} to {m.most_predicted.name}" for m in collapsed])
@@ -214,60 +377,64 @@ def _class_shares(results: Results) -> str:
     return text
 
 
-def _skips(results: Results) -> str:
-    """The inference-time skip ablation: what FCN8s's predictions rely on."""
+def _skips(results: Results, prose: Prose) -> str:
+    """The inference-time skip ablation: what FCN8s's predictions rely on, and what it cannot tell."""
     fcn8s, fcn32s = results.model(IMPROVED), results.model(BASELINE)
     ablation, full = fcn8s.skip_ablation, fcn8s.miou_at_train_px
     if full is None or not ablation or any(v is None for v in ablation.values()):
         return ""
-    full, ablation = _shown(full), {k: _shown(v) for k, v in ablation.items()}
-    neither = ablation["pool4+pool3"]
-    text = (f"What the skips carry (Table 7): the trained FCN8s scores mIoU {fmt(full)} at {fcn8s.train_px} px with "
-            f"both skips, {fmt(ablation['pool3'])} without pool3, {fmt(ablation['pool4'])} without pool4 and "
-            f"{fmt(neither)} with neither (its stride-32 path alone), against {fmt(fcn32s.miou_at_train_px)} for the "
-            "FCN32s trained as such.")
-    if full - neither > NO_BETTER:
-        heavier = "pool3" if ablation["pool3"] < ablation["pool4"] else "pool4"
-        text += (f" Its predictions rely on the skips (without them it loses {full - neither:.3f}), most on {heavier}, "
-                 f"whose removal alone costs {full - ablation[heavier]:.3f}.")
+    table = evidence_tables(results)["skips"]
+    at = lambda key: ("models", IMPROVED, "analysis", "skip_ablation", key)  # noqa: E731
+    full_path = ("models", IMPROVED, "analysis", "miou_at_train_px")
+    text = (f"**What the skips carry** (Table {table}): the trained FCN8s scores mIoU {fmt(full)} at {fcn8s.train_px} "
+            f"px with both skips, {fmt(ablation['pool3'])} without pool3 ({prose.diff(at('pool3'), full_path)}), "
+            f"{fmt(ablation['pool4'])} without pool4 ({prose.diff(at('pool4'), full_path)}) and "
+            f"{fmt(ablation['pool4+pool3'])} with neither ({prose.diff(at('pool4+pool3'), full_path)}: its stride-32 "
+            f"path alone), against {fmt(fcn32s.miou_at_train_px)} for the FCN32s trained as such.")
+    if full - ablation["pool4+pool3"] > NO_BETTER:
+        text += " Its predictions rely on the skips."
     else:
         text += f" Removing both changes its score by less than {NO_BETTER}: FCN8s barely relies on its skips."
-    return text + (" This measures reliance, not benefit: the layers after a skip were trained with it, so "
-                   "removing it also shifts their input.")
+    return text + (" This measures reliance, not benefit, and it cannot separate the two things a skip brings: pool3's "
+                   "and pool4's features, and the finer grid of the output (removing a skip takes both away, and the "
+                   "layers after it were trained with it). A trained control would separate them, e.g. an FCN8s "
+                   "trained with its skip inputs set to zero, which keeps the stride-8 output but only stride-32 "
+                   "features; it is a fourth training run, beyond the CPU hour of this report at 64 px, and about a "
+                   "minute on a GPU." if not fcn8s.device.startswith("cuda") else
+                   " This measures reliance, not benefit, and it cannot separate the two things a skip brings: pool3's "
+                   "and pool4's features, and the finer grid of the output (removing a skip takes both away, and the "
+                   "layers after it were trained with it); a trained control (an FCN8s trained with its skip inputs "
+                   "set to zero) would.")
 
 
-def _boundaries(results: Results) -> str:
-    """Accuracy by distance to a true class boundary, on the prediction grid: where FCN8s gains."""
+def _boundaries(results: Results, prose: Prose) -> str:
+    """Accuracy by distance to a true class boundary, claimed only in bands a coarse cell wide."""
     fcn8s, fcn32s = results.model(IMPROVED), results.model(BASELINE)
-    gains = [(b, gain_at(results, i)) for i, b in enumerate(fcn8s.boundary_profile)]
-    gains = [(b, g) for b, g in gains if g is not None]
-    if len(gains) < 2:
-        return ""
-    (near, near_gain), (far, far_gain) = gains[0], gains[-1]
-    best, best_gain = max(gains, key=lambda pair: pair[1])
-    px, scale = fcn8s.train_px, fcn8s.scored_at_px // fcn8s.train_px
-    grid = (f"pixels of the {px} px prediction grid (one of them is {scale}x{scale} pixels of the "
-            f"{fcn8s.scored_at_px} px masks)" if scale > 1 else f"pixels at {px} px")
-    cell32 = ("one cell for the whole image" if fcn32s.score_map_at_train_px == 1
-              else f"cells of about {px // fcn32s.score_map_at_train_px} px")
-    text = (f"Boundaries (Table 8), in bands of distance to the nearest ground-truth class boundary counted in {grid}; "
-            f"FCN8s's score cells there are {px // fcn8s.score_map_at_train_px} px wide, FCN32s has {cell32}. "
-            f"Within {near.label} of a boundary ({percent(near.pixel_share)} of the pixels) FCN8s's pixel accuracy is "
-            f"{near_gain:+.3f} against FCN32s's, at {far.label} ({percent(far.pixel_share)}) {far_gain:+.3f}, and its "
-            f"largest gain is at {best.label} ({best_gain:+.3f}).")
-    if near_gain > far_gain and near_gain > 0:
-        text += (" Its lead is largest next to boundaries, where a finer score grid can place the class change: the "
-                 "reason the FCN paper gives for its skips shows up here.")
-    else:
-        text += (" Its lead is not largest next to boundaries, so on this data the skips do not pay off mainly by "
-                 "placing boundaries more finely.")
-    return text
+    px, c32 = fcn32s.train_px, fcn32s.score_map_at_train_px
+    cell = px / c32
+    if not boundary_claims(results):
+        widest = max(b.high - b.low for b in fcn32s.boundary_profile if b.high is not None)
+        return (f"**Boundaries:** no claim. Whether the finer grid places class changes better than FCN32s would show "
+                f"in accuracy by distance to a true boundary, but only in bands at least one FCN32s cell wide "
+                f"({'at ' + str(px) + ' px its one cell is the whole image' if c32 == 1 else f'{cell:.0f} px at {px} px'}); the bands that fit in "
+                f"these images are at most {widest} px wide, so the comparison cannot tell where a grid places a "
+                "boundary from which classes it predicts at all.")
+    table = evidence_tables(results)["boundaries"]
+    wide = [(i, b) for i, b in enumerate(fcn8s.boundary_profile)
+            if b.high is not None and b.high - b.low >= cell and b.accuracy is not None]
+    (i0, near), (i1, far) = wide[0], wide[-1]
+    acc = lambda name, i: ("models", name, "analysis", "boundary_profile", i, "accuracy")  # noqa: E731
+    near_gain = prose.diff(acc(IMPROVED, i0), acc(BASELINE, i0))
+    far_gain = prose.diff(acc(IMPROVED, i1), acc(BASELINE, i1))
+    return (f"**Boundaries** (Table {table}, bands at least one FCN32s cell of {cell:.0f} px wide): within "
+            f"{near.label} of a true boundary FCN8s's pixel accuracy is {near_gain} against FCN32s's, at {far.label} "
+            f"{far_gain}.")
 
 
 def _training_length(results: Results) -> str:
     models = list(results.models.values())
     best = _listing([f"{m.display_name} epoch {m.best_epoch} of {m.epochs}" for m in models])
-    text = f"Training length: the best validation epoch (at {models[0].train_px} px) is {best}."
+    text = f"**Training length:** the best validation epoch (at {models[0].train_px} px) is {best}."
     if all(m.best_epoch == m.epochs for m in models):
         text += (" Every model is best at its last epoch (Figure 5): they are undertrained, so the ranking compares "
                  f"how far each got in {models[0].epochs} epochs (how fast it learns) as much as what it could reach; "
@@ -275,25 +442,9 @@ def _training_length(results: Results) -> str:
     return text
 
 
-def _per_class(results: Results) -> str:
-    fcn32s, fcn8s = results.model(BASELINE), results.model(IMPROVED)
-    gains = {c: _shown(fcn8s.per_class_iou[c]) - _shown(fcn32s.per_class_iou[c]) for c in SCORED_NAMES
-             if fcn8s.per_class_iou[c] is not None and fcn32s.per_class_iou[c] is not None}
-    if not gains or not any(gains.values()):
-        return ""
-    up, down = max(gains, key=gains.get), min(gains, key=gains.get)
-    better = sum(g > MEANINGFUL_GAIN for g in gains.values())
-    return (f"Per class (Table 4, FCN8s minus FCN32s IoU) the largest change is {up} ({gains[up]:+.3f}) and the "
-            f"smallest {down} ({gains[down]:+.3f}); {better} of {len(gains)} classes improve by more than "
-            f"{MEANINGFUL_GAIN}.")
-
-
 def _why_not(results: Results) -> str:
     """Where FCN8s does not win: the reasons the runs support."""
     fcn8s = results.model(IMPROVED)
-    diff = results.comparisons[f"{IMPROVED} - {BASELINE}"]
-    if diff.excludes_zero and diff.value > 0:
-        return ""
     why = []
     if fcn8s.best_epoch == fcn8s.epochs:
         why.append("FCN8s was still improving at its last epoch, so the run is likely too short for it")
@@ -305,9 +456,20 @@ def _why_not(results: Results) -> str:
     return "Why: " + ("; ".join(why) if why else "neither run length nor weights explains it") + "."
 
 
+def _paragraphs(results: Results, prose: Prose) -> list[str]:
+    return [_answer(results, prose), _verdict(results, prose), _learning_rates(results, prose),
+            _baseline(results, prose), _class_shares(results), _skips(results, prose), _boundaries(results, prose),
+            _training_length(results)]
+
+
 def discussion(results: Results) -> str:
-    """The section-5 discussion: why FCN8s is (or is not) better, with the evidence, every number from ``results``."""
-    paragraphs = [_verdict(results), _baseline(results), _geometry(results), _class_shares(results),
-                  _skips(results), _boundaries(results), _training_length(results), _per_class(results),
-                  _why_not(results)]
-    return "\n\n".join(p for p in paragraphs if p)
+    """The section-5 discussion: the answer first, then the evidence, every number from ``results``."""
+    return "\n\n".join(p for p in _paragraphs(results, Prose.of(results)) if p)
+
+
+def results_document(results: Results) -> dict[str, Any]:
+    """``results.json``: the results, the discussion as the report states it, and each difference it states
+    with the two places in this document it is computed from."""
+    prose = Prose.of(results)
+    text = "\n\n".join(p for p in _paragraphs(results, prose) if p)
+    return {**prose.document, "discussion": {"text": text, "differences": prose.differences}}

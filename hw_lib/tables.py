@@ -88,7 +88,7 @@ def geometry_table(results: Results) -> str:
              f"{m.most_predicted.name} ({percent(m.most_predicted.share)})"] for m in results.models.values()]
     top = max(results.truth_share, key=results.truth_share.get)
     rows.append(["ground truth", "", "", f"{top} ({percent(results.truth_share[top])})"])
-    return markdown_table(["model", f"score map at {first.train_px} px", f"at {first.scored_at_px} px",
+    return markdown_table(["model", f"score map, {first.train_px} px input", f"{first.scored_at_px} px input",
                            "most frequent class (share of pixels)"], rows)
 
 
@@ -110,6 +110,20 @@ def skip_table(results: Results) -> str:
             rows.append([m.display_name, f"without {dropped.replace('+', ' and ')}", fmt(miou)])
     first = next(iter(results.models.values()))
     return markdown_table(["model", "skips used at inference", f"mIoU at {first.train_px} px"], rows)
+
+
+def lr_table(results: Results) -> str:
+    """Each model at every peak lr of the recorded runs (this report's included): final mIoU per seed and mean."""
+    rows = []
+    for name, model_rows in results.lr_rows.items():
+        for row in model_rows:
+            marks = [m for m, on in (("common", row.common), ("best", row.best)) if on]
+            shares = [r.top_share for r in row.runs if r.top_share is not None]
+            rows.append([DISPLAY_NAMES[name], f"{row.lr:g}" + (f" ({', '.join(marks)})" if marks else ""),
+                         ", ".join(str(r.seed) for r in row.runs), ", ".join(fmt(r.miou) for r in row.runs),
+                         fmt(row.mean), f"{min(shares):.1%}-{max(shares):.1%}" if len(shares) > 1 else
+                         percent(shares[0]) if shares else "n/a"])
+    return markdown_table(["model", "peak lr", "seeds", "final mIoU per seed", "mean", "top class share"], rows)
 
 
 def boundary_table(results: Results) -> str:

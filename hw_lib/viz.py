@@ -87,63 +87,38 @@ def mask_table(run: Run, data_dir: str | Path) -> Figure:
     return fig
 
 
-def metric_curves(runs: dict[str, Run], key: str = "miou", ylabel: str = "validation mIoU") -> Figure:
-    """One metric over the epochs, one line per model."""
-    fig, axes = _figure(1, 1, 3.0)
-    ax = axes[0, 0]
-    for name, run in runs.items():
-        ax.plot(run.column("epoch"), run.column(key), marker="o", markersize=3, label=DISPLAY_NAMES.get(name, name))
-    ax.set_xlabel("epoch")
-    ax.set_ylabel(ylabel)
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    fig.set_label(f"{ylabel[:1].upper()}{ylabel[1:]} per epoch of {_names(list(runs))}")
-    return fig
-
-
-def training_curves(run: Run) -> Figure:
-    """Training loss and validation mIoU of one run."""
-    fig, axes = _figure(1, 2, 2.6)
-    left, right = axes[0]
-    epochs = run.column("epoch")
-    left.plot(epochs, run.column("train_loss"), marker="o", markersize=3)
-    left.set(xlabel="epoch", ylabel="training loss")
-    right.plot(epochs, run.column("miou"), marker="o", markersize=3, color="tab:green")
-    right.set(xlabel="epoch", ylabel="validation mIoU")
-    for ax in (left, right):
+def learning_curves(runs: dict[str, Run], train_px: int) -> Figure:
+    """Training loss and validation mIoU (at the training size) per epoch, one line per model, side by side."""
+    fig, axes = _figure(1, 2, 2.7)
+    for ax, (key, label) in zip(axes[0], (("train_loss", "training loss (cross-entropy)"),
+                                          ("miou", f"validation mIoU at {train_px} px"))):
+        for name, run in runs.items():
+            ax.plot(run.column("epoch"), run.column(key), marker="o", markersize=3,
+                    label=DISPLAY_NAMES.get(name, name))
+        ax.set(xlabel="epoch", ylabel=label)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
-    fig.suptitle(DISPLAY_NAMES.get(run.model, run.model))
-    fig.tight_layout()
-    fig.set_label(f"Training loss and validation mIoU per epoch of {_names([run.model])}")
+    axes[0, 1].legend()
+    fig.tight_layout(w_pad=1.5)
+    fig.set_label(f"Training loss and validation mIoU at {train_px} px per epoch of {_names(list(runs))}")
     return fig
 
 
 def confusion_matrices(matrices: dict[str, np.ndarray]) -> Figure:
-    """Row-normalised final confusion matrices (by model name) in percent (true class -> predicted class),
-    two panels a row."""
-    cols = min(2, len(matrices))
-    rows = -(-len(matrices) // cols)
-    fig, axes = _figure(rows, cols, 3.1 * rows + 0.3, layout="constrained")
-    image = None
+    """Row-normalised final confusion matrices (by model name) in percent (true class -> predicted class), side by
+    side, every cell's share written in it (8 pt)."""
+    fig, axes = _figure(1, len(matrices), 2.75, layout="constrained")
     for index, (ax, (name, confusion)) in enumerate(zip(axes.flat, matrices.items())):
         mat = np.asarray(confusion, dtype=float)
         totals = mat.sum(1, keepdims=True)
         share = 100 * np.divide(mat, totals, out=np.zeros_like(mat), where=totals > 0)
-        image = ax.imshow(share, cmap="Blues", vmin=0, vmax=100)
+        ax.imshow(share, cmap="Blues", vmin=0, vmax=100)
         for (i, j), v in np.ndenumerate(share):
             if v >= 0.5:
                 ax.text(j, i, f"{v:.0f}", ha="center", va="center", fontsize=8, color="white" if v > 60 else "black")
-        ax.set_xticks(range(len(CLASS_NAMES)), CLASS_NAMES, rotation=45, ha="right", rotation_mode="anchor")
-        first_column = index % cols == 0
-        ax.set_yticks(range(len(CLASS_NAMES)), CLASS_NAMES if first_column else [])
-        ax.set(title=DISPLAY_NAMES.get(name, name), xlabel="predicted class",
-               ylabel="true class" if first_column else "")
-    for ax in list(axes.flat)[len(matrices):]:
-        ax.axis("off")
-    fig.colorbar(image, ax=axes[:, -1].tolist(), shrink=0.9, label="share of the true class (%)")
+        ax.set_xticks(range(len(CLASS_NAMES)), CLASS_NAMES, rotation=50, ha="right", rotation_mode="anchor")
+        ax.set_yticks(range(len(CLASS_NAMES)), CLASS_NAMES if index == 0 else [])
+        ax.set(title=DISPLAY_NAMES.get(name, name), xlabel="predicted class", ylabel="true class" if index == 0 else "")
     fig.set_label(f"Row-normalised confusion matrices in percent (true class against predicted class) of "
                   f"{_names(list(matrices))} on the validation set, final models, at the masks' own size")
     return fig

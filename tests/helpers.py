@@ -174,3 +174,31 @@ def render_problems(facts: dict[str, Any]) -> list[str]:
     return problems
 
 
+
+
+#: words of the code, not of a report: only its "How this report was made" paragraph may use them
+INTERNAL_WORDS = re.compile(r"notebook|run director|preset|hw_lib|results\.json|run_dir|data_dir|\.py\b", re.I)
+#: a signed number the prose states, outside an interval's brackets: each is a difference
+SIGNED = re.compile(r"(?<![\w.])[+\-\u2212]\d+\.\d{3}\b")
+
+
+def stated_difference_problems(document: dict[str, Any]) -> list[str]:
+    """Every difference the discussion in ``results.json`` states, recomputed from the two unrounded values it
+    names in the same document; and every signed number of the discussion one of them. Empty when all hold."""
+    def value(path: list[Any]) -> float:
+        found: Any = document
+        for key in path:
+            found = found[key]
+        return found
+
+    text, listed = document["discussion"]["text"], document["discussion"]["differences"]
+    problems = []
+    for d in listed:
+        recomputed = f"{value(d['minuend']) - value(d['subtrahend']):+.3f}"
+        if recomputed != d["text"] or d["text"] not in text:
+            problems.append(f"{d['text']} ({d['minuend']} - {d['subtrahend']} = {recomputed})")
+    outside_brackets = re.sub(r"\[[^\]]*\]", "", text)
+    stated = {d["text"] for d in listed}
+    problems += [f"{n}: a signed number no listed difference accounts for" for n in SIGNED.findall(outside_brackets)
+                 if n not in stated]
+    return problems

@@ -2,7 +2,9 @@
 loss, a collapsed model, coarse or fine score maps, undertrained or converged runs."""
 from __future__ import annotations
 
+import dataclasses
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -10,11 +12,15 @@ import pytest
 from PIL import Image
 
 from hw_lib import analysis, atomic, discussion, run_analysis, tables
+from hw_lib.analysis import SCORED_NAMES
 from hw_lib.colors import labels_to_rgb
 from hw_lib.errors import ConfigError
 from hw_lib.metrics import DistanceBin, FinalScores, scores_from_matrix
 from hw_lib.run_analysis import RunAnalysis
 from hw_lib.runs import ANALYSIS, FINAL_SCORES, Run, RunSummary, save_final_scores, snapshot_path
+from hw_lib.tables import fmt
+
+from .helpers import INTERNAL_WORDS, stated_difference_problems
 
 IDS = [f"{i:04d}" for i in range(40)]
 DATA = "../shared/dlcv_p2_data"  # only named: the fake runs are analysed already
@@ -85,7 +91,20 @@ FCN8S_SKIPS = {"pool3": 0.45, "pool4": 0.52, "pool4+pool3": 0.30}
 FCN16S_SKIPS = {"pool4": 0.4}
 
 
-def test_a_clearly_better_fcn8s_is_called_better_with_what_its_interval_covers(tmp_path):
+def answer_and_evidence(results: analysis.Results) -> list[str]:
+    """The discussion's paragraphs, after checking every difference it states against results.json."""
+    document = json.loads(json.dumps(discussion.results_document(results)))
+    assert stated_difference_problems(document) == []
+    assert document["discussion"]["text"] == discussion.discussion(results)
+    return document["discussion"]["text"].split("\n\n")
+
+
+def stated_gains(paragraph: str) -> dict[str, float]:
+    """``Water (+0.404)`` -> {"Water": 0.404}: the per-class gains a paragraph names, in its order."""
+    return {c: float(v) for c, v in re.findall(r"(\w+) \(([+-]\d\.\d{3})\)", paragraph) if c in SCORED_NAMES}
+
+
+def test_a_clearly_better_fcn8s_is_called_better_and_the_answer_comes_first(tmp_path):
     rng = np.random.default_rng(0)
     base = per_image(0.6, rng)
     runs = {"fcn32s": fake_run(tmp_path, "fcn32s", [0.3, 0.4], base, (0.50, 0.80)),
@@ -96,14 +115,21 @@ def test_a_clearly_better_fcn8s_is_called_better_with_what_its_interval_covers(t
     assert diff.excludes_zero and diff.low > 0.2
     assert diff.value == pytest.approx(results.model("fcn8s").miou.value - results.model("fcn32s").miou.value, abs=1e-6)
     assert results.model("fcn8s").miou.low < results.model("fcn8s").miou.value < results.model("fcn8s").miou.high
-    text = discussion.discussion(results)
-    assert "**FCN8s beats FCN32s** on these validation images" in text and "has collapsed" not in text
-    assert "covers which images were drawn, not training randomness: each model was trained once" in text
-    assert "Why:" not in text and "Its lead is largest next to boundaries" in text
-    assert "FCN8s's score cells there are 8 px wide, FCN32s has one cell for the whole image" in text
-    assert "Its predictions rely on the skips (without them it loses 0.300), most on pool3" in text
-    assert "FCN32s's 1x1 map" in text and "at most 1 class-score vector per image" in text
-    assert "Every model is best at its last epoch (Figure 5): they are undertrained" in text
+    answer, verdict, *evidence = answer_and_evidence(results)
+    # the answer: FCN8s wins, from the score-map cells at the training size (1x1 against 8x8 of 8 px) ...
+    assert answer.startswith("**The answer.** FCN8s wins") and "1x1 map" in answer and "cells of 8 px" in answer
+    # ... with the per-class gains above 0.01, largest first, each FCN8s's IoU minus FCN32s's
+    fcn8s, fcn32s = results.model("fcn8s"), results.model("fcn32s")
+    gains = {c: fcn8s.per_class_iou[c] - fcn32s.per_class_iou[c] for c in SCORED_NAMES}
+    named = stated_gains(answer)
+    assert list(named) == sorted((c for c in gains if gains[c] > 0.01), key=gains.get, reverse=True)
+    assert all(named[c] == round(gains[c], 3) for c in named)
+    assert "does not settle" in answer  # the skips' features against the output stride: not separated here
+    assert "FCN8s beats FCN32s" in verdict and "not training randomness" in verdict and "collapsed" not in verdict
+    text = "\n\n".join(evidence)
+    assert "Its predictions rely on the skips" in text and "cannot separate" in text
+    assert "**Boundaries:** no claim" in text  # at 64 px one FCN32s cell is the whole image
+    assert "undertrained" in text  # both models best at their last epoch
     assert not results.comparisons["fcn16s - fcn32s"].excludes_zero
     assert tables.comparison_table(results).splitlines()[2].startswith(f"| FCN8s - FCN32s | {diff.value:+.3f} |")
     assert tables.miou_table(results).splitlines()[0].startswith("| model | mIoU at 512 px | 95% interval |")
@@ -119,8 +145,8 @@ def test_the_majority_class_baseline_is_scored_like_the_models(tmp_path):
     assert base.class_name == "Agriculture" and base.miou.value == pytest.approx(expected.miou, abs=1e-6)
     assert base.pixel_accuracy == pytest.approx(truth[1] / truth.sum(), abs=1e-6)
     assert "| Agriculture everywhere |" in tables.miou_table(results)
-    assert "Predicting Agriculture, the training split's most frequent class, for every pixel" in (
-        discussion.discussion(results))
+    floor = next(p for p in answer_and_evidence(results) if p.startswith("**The floor.**"))
+    assert "Predicting Agriculture" in floor and fmt(base.miou.value) in floor
 
 
 def test_an_indistinguishable_fcn8s_is_not_called_better_and_the_reasons_are_given(tmp_path):
@@ -130,11 +156,11 @@ def test_an_indistinguishable_fcn8s_is_not_called_better_and_the_reasons_are_giv
             "fcn16s": fake_run(tmp_path, "fcn16s", [0.5, 0.58, 0.61], base, (0.70, 0.90), FCN16S_SKIPS),
             "fcn8s": fake_run(tmp_path, "fcn8s", [0.4, 0.5, 0.55, 0.56, 0.60], noisy_copy(base, rng), (0.69, 0.88),
                               {"pool3": 0.6, "pool4": 0.6, "pool4+pool3": 0.59})}
-    results = results_of(runs)
-    text = discussion.discussion(results)
-    assert "**FCN8s and FCN32s cannot be told apart**" in text and "the interval includes 0" in text
-    assert "Why: FCN8s was still improving" in text and "trained from scratch" in text and "beats" not in text
-    assert "FCN8s barely relies on its skips" in text and "Its lead is not largest next to boundaries" in text
+    answer, verdict, *evidence = answer_and_evidence(results_of(runs))
+    assert "cannot be told apart" in answer and "wins" not in answer
+    assert "still improving" in answer and "trained from scratch" in answer  # the reasons the runs support
+    assert "cannot be told apart" in verdict and "the interval includes 0" in verdict and "beats" not in verdict
+    assert "barely relies on its skips" in "\n".join(evidence)
 
 
 def test_a_worse_fcn8s_and_a_collapsed_model_are_reported_as_such(tmp_path):
@@ -143,8 +169,9 @@ def test_a_worse_fcn8s_and_a_collapsed_model_are_reported_as_such(tmp_path):
             "fcn16s": fake_run(tmp_path, "fcn16s", [0.1, 0.1], collapsed(), ablation=FCN16S_SKIPS),
             "fcn8s": fake_run(tmp_path, "fcn8s", [0.4, 0.5], per_image(0.6, rng), ablation=FCN8S_SKIPS)}
     results = results_of(runs)
-    text = discussion.discussion(results)
-    assert "**FCN8s does not beat FCN32s**: FCN32s is better" in text
+    answer, verdict, *evidence = answer_and_evidence(results)
+    assert "does not beat FCN32s" in answer and "FCN32s is better" in verdict
+    text = "\n".join(evidence)
     assert "Collapsed (one class for 95.0% of the pixels or more): FCN16s to Agriculture" in text
     assert results.model("fcn16s").most_predicted.name == "Agriculture"
     assert results.model("fcn16s").most_predicted.share == 1.0 and results.model("fcn16s").collapsed
@@ -156,8 +183,10 @@ def test_a_win_over_a_collapsed_baseline_says_what_it_measures(tmp_path):
     runs = {"fcn32s": fake_run(tmp_path, "fcn32s", [0.1, 0.1], collapsed()),
             "fcn16s": fake_run(tmp_path, "fcn16s", [0.3, 0.5], per_image(0.8, rng), ablation=FCN16S_SKIPS),
             "fcn8s": fake_run(tmp_path, "fcn8s", [0.4, 0.6], per_image(0.9, rng), ablation=FCN8S_SKIPS)}
-    text = discussion.discussion(results_of(runs))
-    assert "**FCN8s beats FCN32s**" in text and "But FCN32s has collapsed: it gives Agriculture 100.0% of the pixels" in text
+    answer, verdict, *_ = answer_and_evidence(results_of(runs))
+    assert "FCN8s beats FCN32s" in verdict and "But FCN32s has collapsed: it gives Agriculture 100.0% of the pixels" in verdict
+    # a collapsed FCN32s separates no class: every class is named as one it does not separate
+    assert "separates only no class" not in answer and all(c in answer for c in SCORED_NAMES)
 
 
 def test_no_resolution_caveat_and_no_undertraining_claim_where_they_do_not_hold(tmp_path):
@@ -165,9 +194,28 @@ def test_no_resolution_caveat_and_no_undertraining_claim_where_they_do_not_hold(
     runs = {name: fake_run(tmp_path, name, [0.5, 0.6, 0.55], per_image(0.7, rng), train_px=512,
                            ablation={"fcn8s": FCN8S_SKIPS, "fcn16s": FCN16S_SKIPS}.get(name, {}))
             for name in ("fcn32s", "fcn16s", "fcn8s")}
-    text = discussion.discussion(results_of(runs))
-    assert "class-score vector" not in text and "FCN32s 15x15, FCN16s 32x32 and FCN8s 64x64 cells per image." in text
+    results = results_of(runs)
+    text = "\n\n".join(answer_and_evidence(results))
+    assert "one class-score vector for the whole image" not in text and "15x15 map" in text
     assert "undertrained" not in text and "FCN8s epoch 2 of 3" in text
+    assert "| FCN32s | 15x15 | 15x15 |" in tables.geometry_table(results)
+
+
+def test_boundary_claims_are_made_only_in_bands_one_coarse_cell_wide(tmp_path):
+    rng = np.random.default_rng(11)
+    wide = lambda near, far: [DistanceBin(0, 40, 0.3, near), DistanceBin(40, 80, 0.3, (near + far) / 2),  # noqa: E731
+                              DistanceBin(80, None, 0.4, far)]
+    runs = {name: fake_run(tmp_path, name, [0.5, 0.6], per_image(p, rng), train_px=512,
+                           ablation={"fcn8s": FCN8S_SKIPS, "fcn16s": FCN16S_SKIPS}.get(name, {}))
+            for name, p in (("fcn32s", 0.6), ("fcn16s", 0.7), ("fcn8s", 0.9))}
+    for name, (near, far) in (("fcn32s", (0.5, 0.8)), ("fcn16s", (0.6, 0.8)), ("fcn8s", (0.8, 0.85))):
+        stored = json.loads((runs[name].path / ANALYSIS).read_text())
+        stored["boundary_profile"] = [dataclasses.asdict(b) for b in wide(near, far)]
+        atomic.write_json(runs[name].path / ANALYSIS, stored)
+    results = results_of(runs)  # FCN32s at 512 px: a 15x15 map, cells of 34 px; two bands of 40 px
+    assert discussion.boundary_claims(results) and "boundaries" in discussion.evidence_tables(results)
+    boundaries = next(p for p in answer_and_evidence(results) if p.startswith("**Boundaries**"))
+    assert "+0.300" in boundaries and "+0.175" in boundaries  # 0.8 - 0.5 within 40 px, 0.825 - 0.65 at 41-80 px
 
 
 def test_the_header_says_how_the_runs_were_trained_and_scored_and_sets_the_reference_beside_them(tmp_path):
@@ -175,17 +223,72 @@ def test_the_header_says_how_the_runs_were_trained_and_scored_and_sets_the_refer
     runs = {name: fake_run(tmp_path, name, [0.5], per_image(0.7, rng)) for name in ("fcn32s", "fcn16s", "fcn8s")}
     results = results_of(runs)
     header, runs_table = discussion.report_header(results), tables.runs_table(results)
-    assert "**Data:** the real course data" in header and "**Backbone weights:** none. Every VGG16" in header
-    assert "trained at 64 px (the images resized), scored at 512 px" in header and "crops" not in header + runs_table
-    assert ("reports FCN32s 0.670 and FCN8s 0.699 mIoU, with ImageNet VGG16 weights, 20 epochs on a GPU, trained at "
-            "256 px (every second pixel) and scored at 512 px") in header
-    assert ("Its runs differ: no ImageNet weights (every layer starts random), a CPU instead of a GPU, 64 px "
-            "training images instead of 256 and 1 epochs instead of 20; on a CPU the three models must train") in header
+    assert "**Data:** the course data" in header and "**Backbone weights:** none" in header
+    assert "trained at 64 px" in header and "Scored at 512 px" in header and "crops" not in header + runs_table
+    assert "FCN32s 0.670 and FCN8s 0.699" in header  # the reference's numbers
+    assert ("no ImageNet weights (every layer starts random), a CPU instead of a GPU, 64 px training images instead "
+            "of 256 and 1 epochs instead of 20") in header
     assert "| 64 px |" in runs_table and "| FCN32s |" in runs_table
-    assert "**Recipe:** AdamW with a one-cycle schedule, batch 16, 1 epochs, peak learning rate 0.0003" in header
+    assert "the same for the three models" in header and "peak learning rate 0.0003" in header
     runs["fcn32s"].config["lr"] = 1e-4
-    assert "peak learning rate FCN32s 0.0001, FCN16s 0.0003 and FCN8s 0.0003 (the preset's per-model setting)" in (
-        discussion.report_header(results_of(runs)))
+    header = discussion.report_header(results_of(runs))
+    assert "FCN32s 0.0001, FCN16s 0.0003 and FCN8s 0.0003" in header and "confounded" in header
+    # the code's words only in the one paragraph that says how the report was made
+    made = discussion.how_made(results, "runs/laptop-real")
+    assert not INTERNAL_WORDS.search(header) and not INTERNAL_WORDS.search(discussion.discussion(results))
+    assert made.startswith("**How this report was made.**") and "hw_lib.predict" in made and "runs/laptop-real" in made
+
+
+def recorded_file(path: Path, rows: list[tuple[str, float, int, float, float | None]]) -> Path:
+    """A recorded-runs file of the fake runs' recipe: (model, lr, seed, mIoU, top share) per run."""
+    from hw_lib.recorded import recipe_of
+
+    recipe = recipe_of(fake_run(path.parent, "recipe-probe", [0.5], collapsed()).config)
+    runs = [{"model": m, "lr": lr, "seed": seed, "miou": v, "top_share": t, "precision": "fp32", "machine": "a CPU",
+             "source": "made up"} for m, lr, seed, v, t in rows]
+    atomic.write_json(path, {"recipe": recipe, "runs": runs})
+    return path
+
+
+def test_the_learning_rate_table_puts_each_model_at_the_common_and_at_its_best_lr(tmp_path):
+    rng = np.random.default_rng(12)
+    runs = {name: fake_run(tmp_path, name, [0.3, 0.4], per_image(p, rng), ablation={"fcn8s": FCN8S_SKIPS}.get(name, {}))
+            for name, p in (("fcn32s", 0.4), ("fcn8s", 0.8))}
+    common = {name: results_of(runs).model(name).miou.value for name in runs}  # seed 0 at 3e-4: the fake runs
+    path = recorded_file(tmp_path / "recorded.json", [
+        ("fcn32s", 3e-4, 1, common["fcn32s"] - 0.02, 0.85), ("fcn32s", 1e-3, 0, 0.05, 0.97),
+        ("fcn32s", 1e-3, 1, 0.07, 0.95), ("fcn8s", 1e-3, 0, common["fcn8s"] + 0.05, None),
+        ("fcn8s", 3e-4, 0, 0.999, None)])  # the report's own run wins over a recorded one of the same lr and seed
+    results = analysis.results(runs, DATA, recorded_runs=path)
+    rows = results.lr_rows
+    assert [(r.lr, [x.seed for x in r.runs], r.common, r.best) for r in rows["fcn32s"]] == [
+        (3e-4, [0, 1], True, True), (1e-3, [0, 1], False, False)]
+    assert [(r.lr, r.common, r.best) for r in rows["fcn8s"]] == [(3e-4, True, False), (1e-3, False, True)]
+    assert rows["fcn8s"][0].runs[0].miou == common["fcn8s"] and rows["fcn32s"][0].spread == pytest.approx(0.02)
+    document = json.loads(json.dumps(discussion.results_document(results)))
+    assert document["recorded"]["runs"][0]["source"] == "made up" and document["learning_rates"]["fcn8s"][1]["best"]
+    paragraph = next(p for p in answer_and_evidence(results) if p.startswith("**The learning rate.**"))
+    gap_common = rows["fcn8s"][0].mean - rows["fcn32s"][0].mean
+    gap_best = rows["fcn8s"][1].mean - rows["fcn32s"][0].mean
+    assert f"{gap_common:+.3f} at the common lr" in paragraph and f"{gap_best:+.3f} with each model at its own" in paragraph
+    assert "lr 0.001 (97.0%)" in paragraph  # FCN32s over 90% on one class at 1e-3
+    assert "FCN32s 0.020 (2 seeds)" in paragraph  # how far a seed moves FCN32s at the common lr
+    table = tables.lr_table(results)
+    assert "| FCN8s | 0.001 (best) | 0 |" in table and "| FCN32s | 0.0003 (common, best) | 0, 1 |" in table
+
+
+def test_recorded_runs_of_another_recipe_or_a_broken_file_are_refused_naming_the_file(tmp_path):
+    rng = np.random.default_rng(13)
+    runs = {name: fake_run(tmp_path, name, [0.4], per_image(0.7, rng)) for name in ("fcn32s", "fcn8s")}
+    path = recorded_file(tmp_path / "recorded.json", [("fcn8s", 1e-3, 0, 0.4, None)])
+    stored = json.loads(path.read_text())
+    atomic.write_json(path, {**stored, "recipe": {**stored["recipe"], "epochs": 20}})
+    with pytest.raises(ConfigError, match=r"recorded\.json: its runs' recipe differs from the report's runs in more "
+                                          r"than lr and seed \(epochs: 20 there"):
+        analysis.results(runs, DATA, recorded_runs=path)
+    path.write_text('{"recipe": {}, "runs": [{"model": "fcn8s"}]}')
+    with pytest.raises(ConfigError, match=r"recorded\.json: not a recorded-runs file"):
+        analysis.results(runs, DATA, recorded_runs=path)
 
 
 def test_models_scored_on_different_images_are_not_compared(tmp_path):
@@ -205,31 +308,42 @@ def write_masks(run: Run, data_dir: Path, truth: np.ndarray, predictions: dict[i
         Image.fromarray(labels_to_rgb(labels)).save(path)
 
 
-def test_the_mask_caption_is_computed_from_the_masks(tmp_path):
+def model_of(run: Run) -> analysis.ModelResult:
+    return results_of({run.model: run}).model(run.model)
+
+
+def test_the_mask_caption_is_computed_from_the_masks_and_explains_a_fall_of_accuracy(tmp_path):
     rng = np.random.default_rng(7)
-    run = fake_run(tmp_path, "fcn8s", [0.5, 0.6], per_image(0.7, rng))
+    run = fake_run(tmp_path, "fcn8s", [0.5, 0.6, 0.6], per_image(0.7, rng))
+    run.config["snapshot_epochs"] = [1, 2, 3]
     truth = np.zeros((64, 64), dtype=np.uint8)
     truth[:, 32:] = 3
-    late = truth.copy()
-    late[:8] = 1
-    write_masks(run, tmp_path / "data", truth, {1: np.full((64, 64), 1, np.uint8), 2: late})
+    middle, late = truth.copy(), truth.copy()
+    middle[:8] = 1
+    late[:24, 32:] = 5  # Barren painted on true Forest: accuracy falls from epoch 2 to 3
+    write_masks(run, tmp_path / "data", truth, {1: np.full((64, 64), 1, np.uint8), 2: middle, 3: late})
     facts = analysis.mask_facts(run, tmp_path / "data")
-    assert facts[0].classes == {1: 1, 2: 3} and facts[0].truth_classes == 2
-    assert facts[0].accuracy[2] == pytest.approx(1 - 8 * 64 / 64**2) and facts[0].changed == pytest.approx(1 - 8 / 64)
-    text = discussion.mask_caption("fcn8s", facts)
-    assert text.startswith("Computed from these masks: the number of classes in FCN8s's predictions of 0008 is 1 at "
-                           "epoch 1 and 3 at epoch 2 (in their ground truths 2).")
-    assert "single class" not in text and "pixel accuracy goes from 0.00 to 0.88" in text
+    assert facts[0].classes == {1: 1, 2: 3, 3: 3} and facts[0].truth_classes == 2 and facts[0].side == 64
+    assert facts[0].accuracy[2] == pytest.approx(1 - 8 * 64 / 64**2) and facts[0].changed == 1.0
+    drop = facts[0].drops[0]
+    assert (drop.epochs, drop.truth, drop.predicted) == ((2, 3), "Forest", "Barren")
+    assert drop.share == pytest.approx((24 - 8) * 32 / 64**2)  # rows 8-23 of the Forest half turned wrong
+    text = discussion.mask_caption(model_of(run), facts)
+    assert "resized to 64 px" in text and "8x8 cells per image" in text and "near one colour" not in text
+    assert "1 at epoch 1 and 3 at epoch 3 (in their ground truths 2)" in text
+    assert "pixel accuracy goes from 0.00 to 0.81" in text
+    assert "from 0.88 at epoch 2 to 0.81 at epoch 3" in text and "Forest predicted as Barren (12.5% of the image)" in text
 
 
-def test_a_one_class_mask_table_says_so(tmp_path):
+def test_a_one_class_mask_table_says_so_and_why(tmp_path):
     run = fake_run(tmp_path, "fcn32s", [0.1, 0.1], collapsed())
     truth = np.zeros((64, 64), dtype=np.uint8)
     truth[:, 32:] = 3
     flat = np.full((64, 64), 1, np.uint8)
     write_masks(run, tmp_path / "data", truth, {1: flat, 2: flat})
-    text = discussion.mask_caption("fcn32s", analysis.mask_facts(run, tmp_path / "data"))
+    text = discussion.mask_caption(model_of(run), analysis.mask_facts(run, tmp_path / "data"))
     assert "Every predicted mask is a single class at every snapshot shown." in text and "0.0% of their pixels" in text
+    assert "1x1 cell per image" in text and "near one colour" in text  # FCN32s at 64 px: one cell per image
 
 
 def test_a_run_of_another_model_is_refused_where_one_is_asked_for(tmp_path):

@@ -231,15 +231,25 @@ def parsed(*flags: str) -> RunConfig:
 
 def test_the_cli_takes_none_over_a_preset_for_every_optional_parameter():
     laptop = parsed("--preset", "laptop")
-    assert (laptop.image_size, laptop.epochs, laptop.lr) == (64, 5, 1e-3)
+    assert (laptop.image_size, laptop.epochs, laptop.lr) == (64, 5, 5e-4)
     cleared = parsed("--preset", "laptop", "--image-size", "none", "--crop-size", "None", "--train-limit", "none",
                      "--val-limit", "none", "--snapshot-epochs", "none")
     assert (cleared.image_size, cleared.crop_size, cleared.train_limit, cleared.val_limit,
             cleared.snapshot_epochs) == (None, None, None, None, None)
     given = parsed("--preset", "laptop", "--model", "fcn32s", "--train-limit", "8", "--snapshot-epochs", "1", "3",
                    "--no-augment")
-    assert (given.lr, given.train_limit, given.snapshot_epochs, given.augment) == (3e-4, 8, [1, 3], False)
+    assert (given.lr, given.train_limit, given.snapshot_epochs, given.augment) == (5e-4, 8, [1, 3], False)
     assert parsed("--preset", "laptop", "--model", "fcn32s", "--lr", "1e-2").lr == 1e-2  # flags beat the preset
+
+
+def test_every_preset_trains_its_models_with_one_recipe():
+    """The models a preset trains differ in the model only (and where the run is written): a fair comparison."""
+    from hw_lib.config import EXECUTION_DETAILS, PRESETS
+
+    for preset in PRESETS:
+        recipes = [{k: v for k, v in RunConfig.preset(preset, model=m).to_dict().items()
+                    if k != "model" and k not in EXECUTION_DETAILS} for m in ("fcn32s", "fcn16s", "fcn8s")]
+        assert recipes[0] == recipes[1] == recipes[2], preset
 
 
 def test_a_model_that_predicts_one_class_is_named_at_the_end_of_training(synth_dir, tmp_path):
