@@ -123,8 +123,8 @@ class RunConfig:
     @classmethod
     def preset(cls, name: str, **overrides: Any) -> RunConfig:
         """A config from a preset (one of ``PRESETS``) with the ``overrides`` that are not :data:`DEFAULT` on
-        top. A preset is one recipe for every model, so the models it trains compare fairly. ``run_dir``, unless given, is
-        ``runs/<preset>-<source>/<model>``, as ``./run_all.sh`` names it (source: real or synthetic data)."""
+        top. A preset is one recipe for every model, so the models it trains compare fairly. ``run_dir``, unless
+        given, is ``runs/<preset>-<source>/<model>``, as ``./run_all.sh`` names it (source: real or synthetic)."""
         if not isinstance(name, str):
             raise ConfigError(f"preset: expected str, got {name!r} ({type(name).__name__})")
         _check_choice("preset", name, PRESETS)

@@ -15,7 +15,7 @@ from typing import Any
 from .analysis import BASELINE, IMPROVED, SCORED_NAMES, MaskFacts, ModelResult, Results
 from .metrics import COLLAPSE_SHARE
 from .models import DISPLAY_NAMES
-from .tables import fmt, interval_text, percent
+from .tables import fmt, interval_text, lr_text, percent
 
 #: a model within this much mIoU of the majority-class baseline is no better than it
 NO_BETTER = 0.02
@@ -160,15 +160,15 @@ def _recipe_sentence(results: Results) -> str:
     models = list(results.models.values())
     r = models[0].recipe
     rates = {m.recipe["lr"] for m in models}
-    lr = (f"peak learning rate {r['lr']:g}" if len(rates) == 1 else "peak learning rate "
-          + _listing([f"{m.display_name} {m.recipe['lr']:g}" for m in models]) + " (not one recipe: the comparison "
+    lr = (f"peak learning rate {lr_text(r['lr'])}" if len(rates) == 1 else "peak learning rate "
+          + _listing([f"{m.display_name} {lr_text(m.recipe['lr'])}" for m in models]) + " (not one recipe: the comparison "
           "is confounded by the learning rate)")
     backbone = r.get("backbone_lr_scale")
     scale = f", the backbone at {backbone:g} of it" if backbone not in (None, 1.0) else ""
     augment = ", random flips and 90-degree rotations" if r["augment"] else ""
     same = "the same for the three models: " if len(rates) == 1 and len(models) > 1 else ""
     return (f"**Recipe**, {same}{_name(r['optimizer'])} with a {_name(r['schedule'])} schedule, batch "
-            f"{r['batch_size']}, {models[0].epochs} epochs, {lr}{scale}, weight decay {r['weight_decay']:g}"
+            f"{r['batch_size']}, {models[0].epochs} epochs, {lr}{scale}, weight decay {lr_text(r['weight_decay'])}"
             f"{augment}; seed {r['seed']}.")
 
 
@@ -190,7 +190,8 @@ def how_made(results: Results, runs_dir: str) -> str:
             f"directory under `{runs_dir}` (config, per-epoch metrics, snapshot masks, weights) and then executes this "
             f"notebook, `notebooks/report.ipynb`, which reads every number from those runs and the data in "
             f"`{results.data_dir}`; no number is typed in. The final scores are those of `python -m hw_lib.predict` "
-            f"followed by `python -m hw_lib.evaluate`, the course's tools.{recorded} The same numbers, unrounded, are in "
+            f"followed by `python -m hw_lib.evaluate`, the course's tools.{recorded} The same numbers, unrounded, are "
+            "in "
             "`results.json` beside this report, with every difference the discussion states and the two values it is "
             "computed from.")
 
@@ -206,11 +207,12 @@ def mask_caption(model: ModelResult, facts: list[MaskFacts]) -> str:
     per = lambda values: _listing([str(v) for v in values])  # noqa: E731
     side, cells = facts[0].side, model.score_map_at_train_px
     text = (f"Each mask is predicted from the image resized to {side} px (the training size), one label per pixel of "
-            f"a {side}x{side} grid, drawn enlarged; {model.display_name}'s class scores at that size come from "
-            f"{cells}x{cells} cell{'s' if cells > 1 else ''} per image.")
+            f"a {side}x{side} grid, drawn enlarged; {model.display_name}'s class scores at that size come from a "
+            f"score map of {cells}x{cells} cell{'s' if cells > 1 else ''} per image.")
     if cells == 1:
-        text += (" With one cell, one class-score vector covers the whole image and the learned upsampling only "
-                 "spreads it out: the masks are near one colour, or smooth blends of a few classes, by construction.")
+        text += (" With one cell, one class-score vector covers the whole image and the learned upsampling turns it "
+                 "into the same pattern whatever the image shows: the masks are near one colour, or smooth blends of "
+                 "a few classes, by construction.")
     text += (f" The number of classes in the predictions of {ids} is {per(f.classes[first] for f in facts)} at epoch "
              f"{first}")
     if last != first:
@@ -239,7 +241,8 @@ def _answer(results: Results, prose: Prose) -> str:
     t = evidence_tables(results)
     px, c32, c8 = fcn8s.train_px, fcn32s.score_map_at_train_px, fcn8s.score_map_at_train_px
     cells32 = ("one class-score vector for the whole image (a 1x1 map: pool5 is 2x2 and the reference's 2x2 fc6 "
-               "takes one off), which its upsampling can only spread out" if c32 == 1
+               "takes one off), which its learned upsampling turns into the same pattern wherever the classes lie"
+               if c32 == 1
                else f"a {c32}x{c32} map, cells of about {px / c32:.0f} px")
     scored = [c for c in SCORED_NAMES if fcn32s.per_class_iou[c] is not None]
     lost = [c for c in scored if fcn32s.per_class_iou[c] < NOT_SEPARATED]
@@ -252,8 +255,8 @@ def _answer(results: Results, prose: Prose) -> str:
         return (f"**The answer.** Here FCN8s {verdict} (Table 3), although at {px} px FCN32s has {cells32} and FCN8s "
                 f"a {c8}x{c8} map fed by pool3 and pool4 (Table {t['geometry']}): the finer map did not pay in these "
                 "runs. " + _why_not(results))
-    can = ("it can label parts of an image and FCN32s cannot" if c32 == 1
-           else f"its class-score map is {c8 // c32 if c8 % c32 == 0 else round(c8 / c32, 1)} times finer than FCN32s's")
+    can = ("it can label the parts of an image where they are, and FCN32s cannot" if c32 == 1
+           else f"its class-score map is {round(c8 / c32, 1):g} times finer than FCN32s's")
     text = (f"**The answer.** FCN8s wins because at {px} px {can}. FCN32s has {cells32} (Table {t['geometry']})")
     if lost:
         text += (f", so it separates only {_listing(kept) if kept else 'no class'} and scores "
@@ -265,8 +268,9 @@ def _answer(results: Results, prose: Prose) -> str:
                                                    for c in gained]))
         recovered = [c for c in gained if c in lost]
         if recovered:
-            text += (f", {'all' if len(recovered) == len(gained) else f'{len(recovered)} of the {len(gained)}'} in "
-                     "classes FCN32s does not separate")
+            text += (", all of them classes FCN32s does not separate" if len(recovered) == len(gained) else
+                     f"; {_listing(recovered)} {'is a class' if len(recovered) == 1 else 'are classes'} FCN32s does "
+                     "not separate at all")
     text += "."
     if "fcn16s" in results.models:
         fcn16s = results.model("fcn16s")
@@ -298,7 +302,8 @@ def _verdict(results: Results, prose: Prose) -> str:
                      f"{percent(fcn32s.most_predicted.share)} of the pixels, so this difference measures that collapse "
                      "more than what FCN8s adds to a working baseline.")
     elif diff.excludes_zero:
-        text = f"**The comparison.** FCN8s does not beat FCN32s: FCN32s is better on these validation images, {figures}."
+        text = (f"**The comparison.** FCN8s does not beat FCN32s: FCN32s is better on these validation images, "
+                f"{figures}.")
     else:
         text = (f"**The comparison.** FCN8s and FCN32s cannot be told apart on these validation images: {figures}; "
                 "the interval includes 0.")
@@ -319,25 +324,32 @@ def _learning_rates(results: Results, prose: Prose) -> str:
         return ""
     mean = lambda name, row: ("learning_rates", name, index[name][row.lr], "mean")  # noqa: E731
     lr = common[IMPROVED].lr
-    text = (f"**The learning rate.** The three models share one recipe, peak lr {lr:g}. Table {table} has each at "
-            "every peak lr this recipe was run with, over the seeds run (the runs besides this report's three are "
-            "earlier runs of the same recipe, each with its source; see How this report was made). The lr that suits each best by that mean: "
-            + _listing([f"{DISPLAY_NAMES[n]} {best[n].lr:g}" + (" (the common one)" if best[n].common else "")
+    text = (f"**The learning rate.** The three models share one recipe, peak lr {lr_text(lr)}. Table {table} has each at "
+            "every peak lr this recipe was run with, and the mean over the seeds run (the runs besides this report's "
+            "three are other runs of the same recipe, each with its source; see How this report was made). The lr "
+            "that suits each best by that mean: "
+            + _listing([f"{DISPLAY_NAMES[n]} {lr_text(best[n].lr)}" + (" (the common one)" if best[n].common else "")
                         for n in rows]) + ".")
+    seeds = lambda row: f"{len(row.runs)} seed{'s' if len(row.runs) > 1 else ''}"  # noqa: E731
     at_common = (f"{prose.diff(mean(IMPROVED, common[IMPROVED]), mean(BASELINE, common[BASELINE]))} at the common lr "
-                 f"({len(common[IMPROVED].runs)} and {len(common[BASELINE].runs)} seeds)")
+                 f"(FCN8s over {seeds(common[IMPROVED])}, FCN32s over {seeds(common[BASELINE])})")
     if best[IMPROVED].common and best[BASELINE].common:
         text += f" FCN8s's lead over FCN32s in those means is {at_common}, which is also each model's best lr."
     else:
+        gap_common = common[IMPROVED].mean - common[BASELINE].mean
+        gap_best = best[IMPROVED].mean - best[BASELINE].mean
+        moved = ("much less than the lead itself" if abs(gap_best - gap_common) < gap_common / 4 else
+                 "a large part of the lead")
         text += (f" FCN8s's lead over FCN32s in those means is {at_common} and "
                  f"{prose.diff(mean(IMPROVED, best[IMPROVED]), mean(BASELINE, best[BASELINE]))} with each model at its "
-                 "own best lr: the learning rate is that much of the comparison, the rest is the models.")
+                 f"own best lr (FCN8s over {seeds(best[IMPROVED])}, FCN32s over {seeds(best[BASELINE])}): the choice "
+                 f"of learning rate moves the lead by {moved}.")
     collapsed = [(r.lr, max(x.top_share for x in r.runs if x.top_share is not None)) for r in rows[BASELINE]
                  if any(x.top_share is not None and x.top_share >= 0.9 for x in r.runs)]
     if collapsed:
-        text += (" FCN32s's largest share of one class exceeds 90% of the pixels at "
-                 + _listing([f"lr {lr_:g} ({percent(share)})" for lr_, share in collapsed])
-                 + ": one cell per image trained too fast stays close to predicting the majority class.")
+        text += (" At " + _listing([f"{lr_text(lr_)} ({percent(share)})" for lr_, share in collapsed])
+                 + " FCN32s gives its most predicted class over 90% of the pixels in some seed, close to predicting "
+                 "the majority class everywhere; the common lr keeps it further from that.")
     seeded = [(n, common[n]) for n in rows if common[n] is not None and len(common[n].runs) > 1]
     if seeded:
         spreads = _listing([f"{DISPLAY_NAMES[n]} {fmt(r.spread)} ({len(r.runs)} seeds)" for n, r in seeded])
@@ -414,9 +426,10 @@ def _boundaries(results: Results, prose: Prose) -> str:
     cell = px / c32
     if not boundary_claims(results):
         widest = max(b.high - b.low for b in fcn32s.boundary_profile if b.high is not None)
+        whole = f"at {px} px its one cell is the whole image"
         return (f"**Boundaries:** no claim. Whether the finer grid places class changes better than FCN32s would show "
                 f"in accuracy by distance to a true boundary, but only in bands at least one FCN32s cell wide "
-                f"({'at ' + str(px) + ' px its one cell is the whole image' if c32 == 1 else f'{cell:.0f} px at {px} px'}); the bands that fit in "
+                f"({whole if c32 == 1 else f'{cell:.0f} px at {px} px'}); the bands that fit in "
                 f"these images are at most {widest} px wide, so the comparison cannot tell where a grid places a "
                 "boundary from which classes it predicts at all.")
     table = evidence_tables(results)["boundaries"]

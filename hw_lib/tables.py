@@ -17,6 +17,14 @@ def interval_text(low: float, high: float) -> str:
     return f"[{low:.3f},\u00a0{high:.3f}]"  # a no-break space keeps the interval on one line
 
 
+def lr_text(value: float) -> str:
+    """A learning rate as the docs write it: ``5e-4``, ``1.5e-3``, ``0.01``."""
+    if value >= 0.01:
+        return f"{value:g}"
+    mantissa, exponent = f"{value:e}".split("e")
+    return f"{float(mantissa):g}e{int(exponent)}"
+
+
 def markdown_table(header: list[str], rows: list[list[str]]) -> str:
     """A pipe table whose separator dashes follow each column's widest cell: pandoc sizes the PDF's
     columns by them, so a column of short numbers is not given the width of a long heading."""
@@ -41,7 +49,7 @@ def runs_table(results: Results) -> str:
     for m in results.models.values():
         commit = m.git_commit[:8] + ("+dirty" if m.git_commit.endswith("+dirty") else "")
         rows.append([m.display_name, f"{m.train_pairs}/{m.val_pairs}", trained_at(m), m.weights.split(":")[0],
-                     f"{m.recipe['lr']:g}", m.precision, str(m.epochs), f"{m.wall_seconds:.0f} s",
+                     lr_text(m.recipe["lr"]), m.precision, str(m.epochs), f"{m.wall_seconds:.0f} s",
                      f"{m.train_images_per_second:.1f}", commit])
     return markdown_table(["model", "pairs", "trained at", "weights", "peak lr", "precision", "epochs",
                            "wall time", "img/s", "commit"], rows)
@@ -119,11 +127,18 @@ def lr_table(results: Results) -> str:
         for row in model_rows:
             marks = [m for m, on in (("common", row.common), ("best", row.best)) if on]
             shares = [r.top_share for r in row.runs if r.top_share is not None]
-            rows.append([DISPLAY_NAMES[name], f"{row.lr:g}" + (f" ({', '.join(marks)})" if marks else ""),
+            rows.append([DISPLAY_NAMES[name], lr_text(row.lr) + (f" ({', '.join(marks)})" if marks else ""),
                          ", ".join(str(r.seed) for r in row.runs), ", ".join(fmt(r.miou) for r in row.runs),
-                         fmt(row.mean), f"{min(shares):.1%}-{max(shares):.1%}" if len(shares) > 1 else
-                         percent(shares[0]) if shares else "n/a"])
+                         fmt(row.mean), _share_range(shares, len(row.runs))])
     return markdown_table(["model", "peak lr", "seeds", "final mIoU per seed", "mean", "top class share"], rows)
+
+
+def _share_range(shares: list[float], runs: int) -> str:
+    """``89.0%-89.4%`` over the seeds; ``75.4% (1 of 3 seeds)`` where only some runs recorded it."""
+    if not shares:
+        return "n/a"
+    text = percent(shares[0]) if len(shares) == 1 else f"{percent(min(shares))}-{percent(max(shares))}"
+    return text + (f" ({len(shares)} of {runs} seeds)" if len(shares) < runs else "")
 
 
 def boundary_table(results: Results) -> str:

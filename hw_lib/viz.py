@@ -20,7 +20,8 @@ from .errors import DataError
 from .models import DISPLAY_NAMES
 from .runs import Run
 
-WIDTH = 6.0  # inches
+WIDTH = 5.8  # inches: under the PDF's 6.1 in limit even where a tight bounding box adds a little
+MASK_TABLE_WIDTH = 5.0  # inches: a mask table and its caption fit in half a page
 DPI = 150
 STYLE = {"font.size": 9, "axes.titlesize": 9, "axes.labelsize": 9, "xtick.labelsize": 8, "ytick.labelsize": 8,
          "legend.fontsize": 8, "figure.titlesize": 10, "figure.dpi": DPI}
@@ -34,9 +35,9 @@ def show(fig: Figure) -> None:
     plt.close(fig)
 
 
-def _figure(rows: int, cols: int, height: float, **kwargs) -> tuple[Figure, np.ndarray]:
+def _figure(rows: int, cols: int, height: float, width: float = WIDTH, **kwargs) -> tuple[Figure, np.ndarray]:
     with plt.rc_context(STYLE):
-        return plt.subplots(rows, cols, figsize=(WIDTH, height), squeeze=False, **kwargs)
+        return plt.subplots(rows, cols, figsize=(width, height), squeeze=False, **kwargs)
 
 
 def _names(models: list[str]) -> str:
@@ -59,9 +60,9 @@ def mask_table(run: Run, data_dir: str | Path) -> Figure:
     folder = Path(data_dir) / VALIDATION
     cols = 2 + len(epochs)
     legend_height = 0.5  # inches: two rows of class names under the panels
-    height = WIDTH / cols * len(sample_ids) + 0.3 + legend_height
-    fig, axes = _figure(len(sample_ids), cols, height)
-    titles = ["satellite", "ground truth"] + [f"epoch {e}" for e in epochs]
+    height = MASK_TABLE_WIDTH / cols * len(sample_ids) + 0.3 + legend_height
+    fig, axes = _figure(len(sample_ids), cols, height, MASK_TABLE_WIDTH)
+    titles = ["satellite", "ground\ntruth"] + [f"epoch {e}" for e in epochs]
     for row, sample_id in enumerate(sample_ids):
         panels = [read_image(folder / f"{sample_id}{IMAGE_SUFFIX}"),
                   course_colours(folder / f"{sample_id}{MASK_SUFFIX}")]

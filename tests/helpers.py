@@ -202,3 +202,13 @@ def stated_difference_problems(document: dict[str, Any]) -> list[str]:
     problems += [f"{n}: a signed number no listed difference accounts for" for n in SIGNED.findall(outside_brackets)
                  if n not in stated]
     return problems
+
+
+def report_prose(notebook: Path) -> str:
+    """The words a reader of an executed report reads (markdown cells and outputs), without the one paragraph
+    that names the code ("How this report was made")."""
+    nb = json.loads(notebook.read_text())
+    texts = ["".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown"]
+    texts += list(outputs(notebook, "markdown"))
+    paragraphs = [p for t in texts for p in t.split("\n\n")]
+    return "\n\n".join(p for p in paragraphs if not p.startswith("**How this report was made.**"))

@@ -229,10 +229,10 @@ def test_the_header_says_how_the_runs_were_trained_and_scored_and_sets_the_refer
     assert ("no ImageNet weights (every layer starts random), a CPU instead of a GPU, 64 px training images instead "
             "of 256 and 1 epochs instead of 20") in header
     assert "| 64 px |" in runs_table and "| FCN32s |" in runs_table
-    assert "the same for the three models" in header and "peak learning rate 0.0003" in header
+    assert "the same for the three models" in header and "peak learning rate 3e-4" in header
     runs["fcn32s"].config["lr"] = 1e-4
     header = discussion.report_header(results_of(runs))
-    assert "FCN32s 0.0001, FCN16s 0.0003 and FCN8s 0.0003" in header and "confounded" in header
+    assert "FCN32s 1e-4, FCN16s 3e-4 and FCN8s 3e-4" in header and "confounded" in header
     # the code's words only in the one paragraph that says how the report was made
     made = discussion.how_made(results, "runs/laptop-real")
     assert not INTERNAL_WORDS.search(header) and not INTERNAL_WORDS.search(discussion.discussion(results))
@@ -271,10 +271,10 @@ def test_the_learning_rate_table_puts_each_model_at_the_common_and_at_its_best_l
     gap_common = rows["fcn8s"][0].mean - rows["fcn32s"][0].mean
     gap_best = rows["fcn8s"][1].mean - rows["fcn32s"][0].mean
     assert f"{gap_common:+.3f} at the common lr" in paragraph and f"{gap_best:+.3f} with each model at its own" in paragraph
-    assert "lr 0.001 (97.0%)" in paragraph  # FCN32s over 90% on one class at 1e-3
+    assert "1e-3 (97.0%)" in paragraph  # FCN32s over 90% on one class at 1e-3
     assert "FCN32s 0.020 (2 seeds)" in paragraph  # how far a seed moves FCN32s at the common lr
     table = tables.lr_table(results)
-    assert "| FCN8s | 0.001 (best) | 0 |" in table and "| FCN32s | 0.0003 (common, best) | 0, 1 |" in table
+    assert "| FCN8s | 1e-3 (best) | 0 |" in table and "| FCN32s | 3e-4 (common, best) | 0, 1 |" in table
 
 
 def test_recorded_runs_of_another_recipe_or_a_broken_file_are_refused_naming_the_file(tmp_path):
@@ -329,7 +329,7 @@ def test_the_mask_caption_is_computed_from_the_masks_and_explains_a_fall_of_accu
     assert (drop.epochs, drop.truth, drop.predicted) == ((2, 3), "Forest", "Barren")
     assert drop.share == pytest.approx((24 - 8) * 32 / 64**2)  # rows 8-23 of the Forest half turned wrong
     text = discussion.mask_caption(model_of(run), facts)
-    assert "resized to 64 px" in text and "8x8 cells per image" in text and "near one colour" not in text
+    assert "resized to 64 px" in text and "score map of 8x8 cells per image" in text and "near one colour" not in text
     assert "1 at epoch 1 and 3 at epoch 3 (in their ground truths 2)" in text
     assert "pixel accuracy goes from 0.00 to 0.81" in text
     assert "from 0.88 at epoch 2 to 0.81 at epoch 3" in text and "Forest predicted as Barren (12.5% of the image)" in text
@@ -343,7 +343,7 @@ def test_a_one_class_mask_table_says_so_and_why(tmp_path):
     write_masks(run, tmp_path / "data", truth, {1: flat, 2: flat})
     text = discussion.mask_caption(model_of(run), analysis.mask_facts(run, tmp_path / "data"))
     assert "Every predicted mask is a single class at every snapshot shown." in text and "0.0% of their pixels" in text
-    assert "1x1 cell per image" in text and "near one colour" in text  # FCN32s at 64 px: one cell per image
+    assert "score map of 1x1 cell per image" in text and "near one colour" in text  # FCN32s at 64 px: one cell per image
 
 
 def test_a_run_of_another_model_is_refused_where_one_is_asked_for(tmp_path):

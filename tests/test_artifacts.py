@@ -9,7 +9,16 @@ from typing import Any
 
 import pytest
 
-from .helpers import MACHINE_PATH, REPO, browser_check, render_problems
+from .helpers import (
+    INTERNAL_WORDS,
+    MACHINE_PATH,
+    REPO,
+    browser_check,
+    outputs,
+    render_problems,
+    report_prose,
+    stated_difference_problems,
+)
 
 pytestmark = pytest.mark.artifacts
 COMMITTED = sorted(REPO.glob("report/*/report.html"))
@@ -60,6 +69,22 @@ def test_the_committed_laptop_report_comes_from_the_laptop_preset_and_its_baseli
         assert (model["recipe"]["lr"], model["epochs"], model["train_px"]) == (preset.lr, preset.epochs, preset.image_size)
         assert model["precision"] == "fp32" and model["weights"].startswith("none")
     assert models["fcn32s"]["miou"]["value"] >= 0.15 and models["fcn32s"]["most_predicted"]["share"] < 0.9
+
+
+@pytest.mark.parametrize("html", COMMITTED, ids=[str(p.parent.name) for p in COMMITTED])
+def test_every_difference_the_committed_discussions_state_is_recomputed_from_their_results(html: Path) -> None:
+    found = results(html.parent.name)
+    assert found["discussion"]["differences"] and stated_difference_problems(found) == []
+    assert found["discussion"]["text"] in list(outputs(html.parent / "report.ipynb", "markdown"))
+
+
+@pytest.mark.parametrize("html", COMMITTED, ids=[str(p.parent.name) for p in COMMITTED])
+def test_the_committed_reports_compare_one_recipe_and_name_the_code_in_one_paragraph_only(html: Path) -> None:
+    models = results(html.parent.name)["models"].values()
+    assert len({json.dumps({k: v for k, v in m["config"].items() if k != "model"}, sort_keys=True)
+                for m in models}) == 1
+    prose = report_prose(html.parent / "report.ipynb")
+    assert not INTERNAL_WORDS.search(prose), INTERNAL_WORDS.search(prose)
 
 
 def stated_tables() -> list[tuple[str, str, str]]:

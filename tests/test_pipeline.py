@@ -1,4 +1,6 @@
 """The report pipeline end to end on tiny synthetic data (papermill, nbconvert), and its refusals."""
+import base64
+import io
 import json
 import os
 import re
@@ -8,6 +10,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from PIL import Image
 
 from hw_lib import run_analysis
 from hw_lib.config import RunConfig
@@ -17,10 +20,19 @@ from hw_lib.paths import display_path
 from hw_lib.pipeline import NotebookError, build_report, choose_preset, resolve_data
 from hw_lib.runs import run_state
 
-from .helpers import REPO, SMOKE, browser_check, outputs, render_problems
+from .helpers import (
+    INTERNAL_WORDS,
+    REPO,
+    SMOKE,
+    browser_check,
+    outputs,
+    render_problems,
+    report_prose,
+    stated_difference_problems,
+)
 
 SECTIONS = ["1. VGG16-FCN32s architecture", "2. FCN32s predicted masks", "3. The improved model: FCN8s",
-            "4. FCN8s predicted masks", "5. mIoU on the validation set", "Discussion",
+            "4. FCN8s predicted masks", "5. mIoU on the validation set", "5.1 Discussion",
             "6. Bonus: the gradient of the sigmoid cross-entropy", "Appendix: FCN16s"]
 
 
@@ -67,13 +79,22 @@ def test_every_section_figure_and_table_is_there_with_its_caption(report):
     assert "reports FCN32s 0.670 and FCN8s 0.699 mIoU, with ImageNet VGG16 weights" in text
     captions = re.findall(r"\*\*(Figure|Table) (\w+)\.\*\*", text)
     assert [n for kind, n in captions if kind == "Figure"] == ["1", "2", "3", "4", "5", "6", "A1"]
-    assert [n for kind, n in captions if kind == "Table"] == [str(i) for i in range(1, 9)]
-    assert "Computed from these masks: the number of classes in FCN32s's predictions of 0008, 0097 and 0107 is" in text
+    # no recorded runs for these runs, and no boundary claims at 64 px: no learning-rate and no boundary table
+    assert [n for kind, n in captions if kind == "Table"] == [str(i) for i in range(1, 8)]
+    assert "The number of classes in the predictions of 0008, 0097 and 0107 is" in text
+    assert text.count("Each mask is predicted from the image resized to 64 px") == 2
+    assert text.index("**The answer.**") < text.index("**The comparison.**")  # the answer first
+    assert "**How this report was made.**" in text and not INTERNAL_WORDS.search(report_prose(files["report"]))
     assert re.search(r"\| \w+ everywhere \|", text)
     prose = "\n".join(md for md in outputs(files["report"], "markdown"))
     assert not re.search(r"\bfcn(32|16|8)s\b", re.sub(r"`[^`]*`", "", prose)), "model names as FCN32s, FCN16s, FCN8s"
-    # two mask tables, the mIoU curves and the confusion matrices
-    assert len(list(outputs(files["report"], "png"))) == 4
+    # two mask tables, the loss and mIoU curves and the confusion matrices, each printed at its own size in the
+    # PDF (at most 0.9 of the 6.8 in text width, the template's limit), so its 8 pt text stays 8 pt
+    pngs = list(outputs(files["report"], "png"))
+    assert len(pngs) == 4
+    for png in pngs:
+        image = Image.open(io.BytesIO(base64.b64decode(png["data"]["image/png"])))
+        assert image.width / image.info["dpi"][0] <= 0.9 * 6.8, image.size
     for model in ("fcn32s", "fcn16s", "fcn8s"):
         train_nb = files["report"].parent / f"train_{model}.ipynb"
         assert len(list(outputs(train_nb, "png"))) == 1  # loss and mIoU curves
@@ -103,7 +124,9 @@ def test_results_json_and_html(report):
     _, files, _ = report
     results = json.loads(files["results"].read_text())
     assert set(results) == {"models", "majority_baseline", "truth_share", "comparisons", "reference", "bootstrap",
-                            "data_dir"}
+                            "data_dir", "recorded", "learning_rates", "discussion"}
+    assert stated_difference_problems(results) == [] and results["discussion"]["differences"]
+    assert results["recorded"] is None and results["learning_rates"] == {}
     fcn8s = results["models"]["fcn8s"]
     assert set(results["models"]) == {"fcn32s", "fcn16s", "fcn8s"} and fcn8s["epochs"] == 2
     assert fcn8s["data_source"] == "synthetic" and fcn8s["scored_at_px"] == 64 and fcn8s["train_px"] == 64
