@@ -14,7 +14,7 @@ from typing import Any
 
 from .analysis import BASELINE, IMPROVED, SCORED_NAMES, MaskFacts, ModelResult, Results
 from .metrics import COLLAPSE_SHARE
-from .models import DISPLAY_NAMES
+from .models import DISPLAY_NAMES, model_class
 from .tables import fmt, interval_text, lr_text, percent
 
 #: a model within this much mIoU of the majority-class baseline is no better than it
@@ -140,7 +140,8 @@ def _reference_sentence(results: Results) -> str:
         differences.append(f"{first.train_px} px training images instead of {ref['train_px']}")
     if first.epochs != ref["epochs"]:
         differences.append(f"{first.epochs} epochs instead of {ref['epochs']}")
-    reference = (f"**The homework's reference:** the write-up this project reproduces reports FCN32s "
+    reference = (f"**The homework's reference:** the homework write-up this report reproduces (its numbers and code "
+                 f"are those of thtang/DLCV2018SPRING, hw3, on GitHub) reports FCN32s "
                  f"{fmt(ref['miou']['fcn32s'])} and FCN8s {fmt(ref['miou']['fcn8s'])} mIoU, with ImageNet VGG16 "
                  f"weights, {ref['epochs']} epochs on a GPU, trained at {ref['train_px']} px (every second pixel) "
                  f"and scored at {ref['scored_at_px']} px; this report: {ours}.")
@@ -161,8 +162,8 @@ def _recipe_sentence(results: Results) -> str:
     r = models[0].recipe
     rates = {m.recipe["lr"] for m in models}
     lr = (f"peak learning rate {lr_text(r['lr'])}" if len(rates) == 1 else "peak learning rate "
-          + _listing([f"{m.display_name} {lr_text(m.recipe['lr'])}" for m in models]) + " (not one recipe: the comparison "
-          "is confounded by the learning rate)")
+          + _listing([f"{m.display_name} {lr_text(m.recipe['lr'])}" for m in models])
+          + " (not one recipe: the comparison is confounded by the learning rate)")
     backbone = r.get("backbone_lr_scale")
     scale = f", the backbone at {backbone:g} of it" if backbone not in (None, 1.0) else ""
     augment = ", random flips and 90-degree rotations" if r["augment"] else ""
@@ -211,8 +212,8 @@ def mask_caption(model: ModelResult, facts: list[MaskFacts]) -> str:
             f"score map of {cells}x{cells} cell{'s' if cells > 1 else ''} per image.")
     if cells == 1:
         text += (" With one cell, one class-score vector covers the whole image and the learned upsampling turns it "
-                 "into the same pattern whatever the image shows: the masks are near one colour, or smooth blends of "
-                 "a few classes, by construction.")
+                 "into the same pattern whatever the image shows: the masks are near one colour, or one fixed "
+                 "pattern of a few classes, by construction.")
     text += (f" The number of classes in the predictions of {ids} is {per(f.classes[first] for f in facts)} at epoch "
              f"{first}")
     if last != first:
@@ -257,12 +258,13 @@ def _answer(results: Results, prose: Prose) -> str:
                 "runs. " + _why_not(results))
     can = ("it can label the parts of an image where they are, and FCN32s cannot" if c32 == 1
            else f"its class-score map is {round(c8 / c32, 1):g} times finer than FCN32s's")
-    text = (f"**The answer.** FCN8s wins because at {px} px {can}. FCN32s has {cells32} (Table {t['geometry']})")
+    text = f"**The answer.** FCN8s wins because at {px} px {can}. FCN32s has {cells32}"
     if lost:
+        zero = all(fcn32s.per_class_iou[c] == 0 for c in lost)
         text += (f", so it separates only {_listing(kept) if kept else 'no class'} and scores "
-                 f"{_listing(lost)} below {NOT_SEPARATED} IoU (Table 4)")
-    text += (f". FCN8s's {c8}x{c8} map has cells of {px / c8:.0f} px, and its skips bring pool3's and pool4's "
-             "features to them")
+                 f"{_listing(lost)} {'at 0' if zero else f'below {NOT_SEPARATED}'} IoU (Table 4)")
+    text += (f". FCN8s's {c8}x{c8} map (Table {t['geometry']}) has cells of {px / c8:.0f} px, and its skips bring "
+             "pool3's and pool4's features to them")
     if gained:
         text += ("; its gains are in " + _listing([f"{c} ({prose.diff(_iou(IMPROVED, c), _iou(BASELINE, c))})"
                                                    for c in gained]))
@@ -282,8 +284,19 @@ def _answer(results: Results, prose: Prose) -> str:
             text += f"gains more than {MEANINGFUL_GAIN} IoU in none of these classes."
         else:
             text += f"gains in {_listing(with16)}" + (f" but not in {_listing(without16)}." if without16 else ".")
-    text += (f" What this does not settle is whether the skips pay through the features they carry or through the "
-             f"finer grid they give the output: in these models the two come together (the ablation, Table "
+    nobody = [c for c in scored if all(m.per_class_iou[c] is not None and m.per_class_iou[c] < NOT_SEPARATED
+                                       for m in results.models.values())]
+    if nobody:
+        text += f" No model separates {_listing(nobody)} (IoU under {NOT_SEPARATED} for all three)."
+    ref, ref_px = results.reference, results.reference["train_px"]
+    if c32 < model_class(BASELINE).score_map_side(ref_px) and diff.value > ref["miou"]["fcn8s"] - ref["miou"]["fcn32s"]:
+        side = model_class(BASELINE).score_map_side(ref_px)
+        gap = prose.diff(("reference", "miou", "fcn8s"), ("reference", "miou", "fcn32s"))
+        text += (f" So the size of this lead belongs to the {px} px training images as much as to the skips: at the "
+                 f"reference's {ref_px} px (with ImageNet weights) FCN32s has a {side}x{side} map, and there the lead "
+                 f"is {gap}.")
+    text += (" What these runs do not settle is whether the skips pay through the features they carry or through the "
+             "finer grid they give the output: in these models the two come together (the ablation, Table "
              f"{t['skips']}, below).")
     return text
 
@@ -324,10 +337,10 @@ def _learning_rates(results: Results, prose: Prose) -> str:
         return ""
     mean = lambda name, row: ("learning_rates", name, index[name][row.lr], "mean")  # noqa: E731
     lr = common[IMPROVED].lr
-    text = (f"**The learning rate.** The three models share one recipe, peak lr {lr_text(lr)}. Table {table} has each at "
-            "every peak lr this recipe was run with, and the mean over the seeds run (the runs besides this report's "
-            "three are other runs of the same recipe, each with its source; see How this report was made). The lr "
-            "that suits each best by that mean: "
+    text = (f"**The learning rate.** The three models share one recipe, peak lr {lr_text(lr)}. Table {table} has each "
+            "at every peak lr this recipe was run with, and the mean over the seeds run (the runs besides this "
+            "report's three are other runs of the same recipe, each with its source). The lr that suits each best by "
+            "that mean: "
             + _listing([f"{DISPLAY_NAMES[n]} {lr_text(best[n].lr)}" + (" (the common one)" if best[n].common else "")
                         for n in rows]) + ".")
     seeds = lambda row: f"{len(row.runs)} seed{'s' if len(row.runs) > 1 else ''}"  # noqa: E731
@@ -342,14 +355,15 @@ def _learning_rates(results: Results, prose: Prose) -> str:
                  "a large part of the lead")
         text += (f" FCN8s's lead over FCN32s in those means is {at_common} and "
                  f"{prose.diff(mean(IMPROVED, best[IMPROVED]), mean(BASELINE, best[BASELINE]))} with each model at its "
-                 f"own best lr (FCN8s over {seeds(best[IMPROVED])}, FCN32s over {seeds(best[BASELINE])}): the choice "
-                 f"of learning rate moves the lead by {moved}.")
+                 f"own best lr (FCN8s over {seeds(best[IMPROVED])}, FCN32s over {seeds(best[BASELINE])}; means over "
+                 f"different numbers of seeds, picked on these validation images): the choice of learning rate moves "
+                 f"the lead by {moved}.")
     collapsed = [(r.lr, max(x.top_share for x in r.runs if x.top_share is not None)) for r in rows[BASELINE]
                  if any(x.top_share is not None and x.top_share >= 0.9 for x in r.runs)]
     if collapsed:
         text += (" At " + _listing([f"{lr_text(lr_)} ({percent(share)})" for lr_, share in collapsed])
                  + " FCN32s gives its most predicted class over 90% of the pixels in some seed, close to predicting "
-                 "the majority class everywhere; the common lr keeps it further from that.")
+                 "the majority class everywhere.")
     seeded = [(n, common[n]) for n in rows if common[n] is not None and len(common[n].runs) > 1]
     if seeded:
         spreads = _listing([f"{DISPLAY_NAMES[n]} {fmt(r.spread)} ({len(r.runs)} seeds)" for n, r in seeded])
@@ -380,7 +394,7 @@ def _class_shares(results: Results) -> str:
               for m in results.models.values()]
     text = (f"**Class shares.** The ground truth gives {top} {percent(results.truth_share[top])} of the validation "
             f"pixels; the class each model predicts most, and its share: {_listing(shares)} (Table "
-            f"{evidence_tables(results)['shares']} has every class).")
+            f"{evidence_tables(results)['shares']} has every class, Figure 6 where each true class's pixels go).")
     collapsed = [m for m in results.models.values() if m.collapsed]
     if collapsed:
         names = _listing([f"{m.display_name} to {m.most_predicted.name}" for m in collapsed])
@@ -404,15 +418,16 @@ def _skips(results: Results, prose: Prose) -> str:
             f"{fmt(ablation['pool4+pool3'])} with neither ({prose.diff(at('pool4+pool3'), full_path)}: its stride-32 "
             f"path alone), against {fmt(fcn32s.miou_at_train_px)} for the FCN32s trained as such.")
     if full - ablation["pool4+pool3"] > NO_BETTER:
-        text += " Its predictions rely on the skips."
+        most, least = sorted(("pool3", "pool4"), key=lambda k: ablation[k])
+        text += f" Its predictions rely on the skips, on {most} most and on {least} least."
     else:
         text += f" Removing both changes its score by less than {NO_BETTER}: FCN8s barely relies on its skips."
     return text + (" This measures reliance, not benefit, and it cannot separate the two things a skip brings: pool3's "
                    "and pool4's features, and the finer grid of the output (removing a skip takes both away, and the "
                    "layers after it were trained with it). A trained control would separate them, e.g. an FCN8s "
                    "trained with its skip inputs set to zero, which keeps the stride-8 output but only stride-32 "
-                   "features; it is a fourth training run, beyond the CPU hour of this report at 64 px, and about a "
-                   "minute on a GPU." if not fcn8s.device.startswith("cuda") else
+                   "features; it is a fourth training run, which does not fit in the hour this CPU report is given."
+                   if not fcn8s.device.startswith("cuda") else
                    " This measures reliance, not benefit, and it cannot separate the two things a skip brings: pool3's "
                    "and pool4's features, and the finer grid of the output (removing a skip takes both away, and the "
                    "layers after it were trained with it); a trained control (an FCN8s trained with its skip inputs "
@@ -427,11 +442,10 @@ def _boundaries(results: Results, prose: Prose) -> str:
     if not boundary_claims(results):
         widest = max(b.high - b.low for b in fcn32s.boundary_profile if b.high is not None)
         whole = f"at {px} px its one cell is the whole image"
-        return (f"**Boundaries:** no claim. Whether the finer grid places class changes better than FCN32s would show "
-                f"in accuracy by distance to a true boundary, but only in bands at least one FCN32s cell wide "
-                f"({whole if c32 == 1 else f'{cell:.0f} px at {px} px'}); the bands that fit in "
-                f"these images are at most {widest} px wide, so the comparison cannot tell where a grid places a "
-                "boundary from which classes it predicts at all.")
+        return (f"**Boundaries:** not compared at this size. Accuracy by distance to a true class boundary could show "
+                f"whether the finer grid places class changes better, but only in bands at least one FCN32s cell wide "
+                f"({whole if c32 == 1 else f'{cell:.0f} px at {px} px'}), and the bands measured are at most {widest} "
+                "px wide: in them a gain of FCN8s would only repeat that it predicts more classes at all.")
     table = evidence_tables(results)["boundaries"]
     wide = [(i, b) for i, b in enumerate(fcn8s.boundary_profile)
             if b.high is not None and b.high - b.low >= cell and b.accuracy is not None]
@@ -446,13 +460,13 @@ def _boundaries(results: Results, prose: Prose) -> str:
 
 def _training_length(results: Results) -> str:
     models = list(results.models.values())
-    best = _listing([f"{m.display_name} epoch {m.best_epoch} of {m.epochs}" for m in models])
-    text = f"**Training length:** the best validation epoch (at {models[0].train_px} px) is {best}."
     if all(m.best_epoch == m.epochs for m in models):
-        text += (" Every model is best at its last epoch (Figure 5): they are undertrained, so the ranking compares "
-                 f"how far each got in {models[0].epochs} epochs (how fast it learns) as much as what it could reach; "
-                 "longer training could change the gaps.")
-    return text
+        return (f"**Training length:** every model has its best validation mIoU (at {models[0].train_px} px) at its "
+                f"last epoch, {models[0].epochs} (Figure 5): they are undertrained, so the ranking compares "
+                f"how far each got in {models[0].epochs} epochs (how fast it learns) as much as what it could reach; "
+                "longer training could change the gaps.")
+    best = _listing([f"{m.display_name} epoch {m.best_epoch} of {m.epochs}" for m in models])
+    return f"**Training length:** the best validation epoch (at {models[0].train_px} px) is {best} (Figure 5)."
 
 
 def _why_not(results: Results) -> str:

@@ -142,8 +142,9 @@ def check_recipe(recorded: RecordedRuns, config: dict[str, Any]) -> None:
 def from_run(run: Run, machine: str, source: str, data_dir: str | Path | None = None) -> RecordedRun:
     """A finished run as a recorded run, scored as the report scores it (its analysis, computed where missing)."""
     _, final = run_analysis.current(run, data_dir, log=lambda line: None)
+    trained = f"{source}; trained at commit {run.provenance['git_commit']}, finished {run.summary.finished}"
     return RecordedRun(run.model, run.config["lr"], run.config["seed"], round(final.scores.miou, 6),
-                       round(most_predicted(final.per_image.sum(0)).share, 6), run.precision, machine, source)
+                       round(most_predicted(final.per_image.sum(0)).share, 6), run.precision, machine, trained)
 
 
 def add(path: str | Path, runs: list[Run], machine: str, source: str) -> RecordedRuns:

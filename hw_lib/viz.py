@@ -14,7 +14,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
-from .colors import CLASS_NAMES, PALETTE, labels_to_rgb, rgb_to_labels
+from .colors import CLASS_NAMES, PALETTE, SCORED_CLASSES, labels_to_rgb, rgb_to_labels
 from .data import IMAGE_SUFFIX, MASK_SUFFIX, VALIDATION, read_image, read_mask_rgb
 from .errors import DataError
 from .models import DISPLAY_NAMES
@@ -23,8 +23,8 @@ from .runs import Run
 WIDTH = 5.8  # inches: under the PDF's 6.1 in limit even where a tight bounding box adds a little
 MASK_TABLE_WIDTH = 5.0  # inches: a mask table and its caption fit in half a page
 DPI = 150
-STYLE = {"font.size": 9, "axes.titlesize": 9, "axes.labelsize": 9, "xtick.labelsize": 8, "ytick.labelsize": 8,
-         "legend.fontsize": 8, "figure.titlesize": 10, "figure.dpi": DPI}
+STYLE = {"font.size": 9, "axes.titlesize": 9, "axes.labelsize": 9, "xtick.labelsize": 8.5, "ytick.labelsize": 8.5,
+         "legend.fontsize": 8.5, "figure.titlesize": 10, "figure.dpi": DPI}
 
 
 def show(fig: Figure) -> None:
@@ -99,27 +99,30 @@ def learning_curves(runs: dict[str, Run], train_px: int) -> Figure:
         ax.set(xlabel="epoch", ylabel=label)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
-    axes[0, 1].legend()
+    axes[0, 0].legend(loc="upper right")  # the losses fall to the lower right
     fig.tight_layout(w_pad=1.5)
     fig.set_label(f"Training loss and validation mIoU at {train_px} px per epoch of {_names(list(runs))}")
     return fig
 
 
 def confusion_matrices(matrices: dict[str, np.ndarray]) -> Figure:
-    """Row-normalised final confusion matrices (by model name) in percent (true class -> predicted class), side by
-    side, every cell's share written in it (8 pt)."""
-    fig, axes = _figure(1, len(matrices), 2.75, layout="constrained")
+    """Row-normalised final confusion matrices (by model name) of the scored classes in percent (true class ->
+    predicted class), side by side, every cell's share written in it (8.5 pt)."""
+    fig, axes = _figure(1, len(matrices), 2.6, layout="constrained")
+    names = [CLASS_NAMES[c] for c in SCORED_CLASSES]
     for index, (ax, (name, confusion)) in enumerate(zip(axes.flat, matrices.items())):
-        mat = np.asarray(confusion, dtype=float)
+        mat = np.asarray(confusion, dtype=float)[np.ix_(SCORED_CLASSES, SCORED_CLASSES)]
         totals = mat.sum(1, keepdims=True)
         share = 100 * np.divide(mat, totals, out=np.zeros_like(mat), where=totals > 0)
         ax.imshow(share, cmap="Blues", vmin=0, vmax=100)
         for (i, j), v in np.ndenumerate(share):
             if v >= 0.5:
-                ax.text(j, i, f"{v:.0f}", ha="center", va="center", fontsize=8, color="white" if v > 60 else "black")
-        ax.set_xticks(range(len(CLASS_NAMES)), CLASS_NAMES, rotation=50, ha="right", rotation_mode="anchor")
-        ax.set_yticks(range(len(CLASS_NAMES)), CLASS_NAMES if index == 0 else [])
+                ax.text(j, i, f"{v:.0f}", ha="center", va="center", fontsize=8.5,
+                        color="white" if v > 60 else "black")
+        ax.set_xticks(range(len(names)), names, rotation=50, ha="right", rotation_mode="anchor")
+        ax.set_yticks(range(len(names)), names if index == 0 else [])
         ax.set(title=DISPLAY_NAMES.get(name, name), xlabel="predicted class", ylabel="true class" if index == 0 else "")
-    fig.set_label(f"Row-normalised confusion matrices in percent (true class against predicted class) of "
+    fig.set_label(f"Row-normalised confusion matrices of the six scored classes in percent (true class against "
+                  "predicted class) of "
                   f"{_names(list(matrices))} on the validation set, final models, at the masks' own size")
     return fig

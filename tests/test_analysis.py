@@ -124,11 +124,11 @@ def test_a_clearly_better_fcn8s_is_called_better_and_the_answer_comes_first(tmp_
     named = stated_gains(answer)
     assert list(named) == sorted((c for c in gains if gains[c] > 0.01), key=gains.get, reverse=True)
     assert all(named[c] == round(gains[c], 3) for c in named)
-    assert "does not settle" in answer  # the skips' features against the output stride: not separated here
+    assert "do not settle" in answer  # the skips' features against the output stride: not separated here
     assert "FCN8s beats FCN32s" in verdict and "not training randomness" in verdict and "collapsed" not in verdict
     text = "\n\n".join(evidence)
     assert "Its predictions rely on the skips" in text and "cannot separate" in text
-    assert "**Boundaries:** no claim" in text  # at 64 px one FCN32s cell is the whole image
+    assert "**Boundaries:** not compared at this size" in text  # at 64 px one FCN32s cell is the whole image
     assert "undertrained" in text  # both models best at their last epoch
     assert not results.comparisons["fcn16s - fcn32s"].excludes_zero
     assert tables.comparison_table(results).splitlines()[2].startswith(f"| FCN8s - FCN32s | {diff.value:+.3f} |")
@@ -381,3 +381,22 @@ def test_a_stale_analysis_without_model_pt_is_kept_with_a_warning_and_a_missing_
     (run.path / ANALYSIS).unlink()
     with pytest.raises(ConfigError, match="no analysis and no model.pt to compute it from"):
         run_analysis.current(run)
+
+
+def test_finished_runs_are_recorded_with_their_scores_and_provenance_and_another_recipe_refused(tmp_path):
+    from hw_lib import recorded
+
+    rng = np.random.default_rng(14)
+    run = fake_run(tmp_path, "fcn8s", [0.4, 0.5], per_image(0.7, rng))
+    atomic.write_json(run.path / "config.json", {"config": run.config, "provenance": run.provenance})
+    atomic.write_json(run.path / "summary.json", run.summary.to_dict())
+    path = tmp_path / "recorded.json"
+    assert recorded.main([str(path), str(run.path), "--machine", "a CPU", "--source", "a probe"]) == 0
+    entry = recorded.load(path).runs[0]
+    final = run_analysis.current(run)[1]
+    assert (entry.model, entry.lr, entry.seed, entry.precision) == ("fcn8s", 3e-4, 0, "fp32")
+    assert entry.miou == round(final.scores.miou, 6) and entry.source.startswith("a probe; trained at commit abc")
+    other = fake_run(tmp_path, "fcn32s", [0.4], per_image(0.7, rng))
+    other.config["epochs"] = 20
+    with pytest.raises(ConfigError, match=r"recorded\.json: its runs' recipe differs .* \(epochs: None there, 20 here"):
+        recorded.add(path, [other], "a CPU", "a probe")
