@@ -422,16 +422,14 @@ def _skips(results: Results, prose: Prose) -> str:
         text += f" Its predictions rely on the skips, on {most} most and on {least} least."
     else:
         text += f" Removing both changes its score by less than {NO_BETTER}: FCN8s barely relies on its skips."
-    return text + (" This measures reliance, not benefit, and it cannot separate the two things a skip brings: pool3's "
-                   "and pool4's features, and the finer grid of the output (removing a skip takes both away, and the "
-                   "layers after it were trained with it). A trained control would separate them, e.g. an FCN8s "
-                   "trained with its skip inputs set to zero, which keeps the stride-8 output but only stride-32 "
-                   "features; it is a fourth training run, which does not fit in the hour this CPU report is given."
-                   if not fcn8s.device.startswith("cuda") else
-                   " This measures reliance, not benefit, and it cannot separate the two things a skip brings: pool3's "
-                   "and pool4's features, and the finer grid of the output (removing a skip takes both away, and the "
-                   "layers after it were trained with it); a trained control (an FCN8s trained with its skip inputs "
-                   "set to zero) would.")
+    limits = (" This measures reliance, not benefit, and it cannot separate the two things a skip brings: pool3's "
+              "and pool4's features, and the finer grid of the output (removing a skip takes both away, and the "
+              "layers after it were trained with it)")
+    if fcn8s.device.startswith("cuda"):
+        return text + limits + "; a trained control (an FCN8s trained with its skip inputs set to zero) would."
+    return text + limits + (". A trained control would separate them, e.g. an FCN8s trained with its skip inputs set "
+                            "to zero, which keeps the stride-8 output but only stride-32 features; it is a fourth "
+                            "training run, which does not fit in the hour this CPU report is given.")
 
 
 def _boundaries(results: Results, prose: Prose) -> str:
@@ -491,7 +489,7 @@ def _paragraphs(results: Results, prose: Prose) -> list[str]:
 
 def discussion(results: Results) -> str:
     """The section-5 discussion: the answer first, then the evidence, every number from ``results``."""
-    return "\n\n".join(p for p in _paragraphs(results, Prose.of(results)) if p)
+    return results_document(results)["discussion"]["text"]
 
 
 def results_document(results: Results) -> dict[str, Any]:
